@@ -1,0 +1,149 @@
+"""RAPPipeline end to end on tiny components: lengths, sync, CFG, determinism, streaming."""
+
+import numpy as np
+import pytest
+import torch
+
+from rap import RAPPipeline
+from rap.loading import WeightsNotFoundError
+from rap.media.audio import AudioError
+from rap.pipelines.audio_features import null_audio_features
+from conftest import speech_like
+
+
+@pytest.mark.parametrize(
+    "seconds, overlap",
+    [(0.04, 3), (0.5, 3), (1.0, 3), (1.0 + 1 / 25, 3), (1.0 + 8 / 25, 3), (2.013, 3), (3.0, 2), (2.5, 1)],
+)
+def test_video_lasts_as_long_as_the_audio(pipe, portrait, seconds, overlap):
+    audio = speech_like(seconds)
+    out = pipe(portrait, audio, num_inference_steps=1, overlap=overlap, crop="center")
+    expected = round(len(audio) / 640)
+    assert out.frames.shape == (expected, 64, 64, 3)
+    assert len(out.audio) == expected * 640  # exactly frames / 25 s of 16 kHz audio
+    n = min(len(audio), len(out.audio))
+    assert np.array_equal(out.audio[:n], audio[:n])  # the muxed audio is the input, from its start
+
+
+def test_stream_yields_clips_in_order_with_the_same_frames(pipe, portrait):
+    audio = speech_like(3.0)
+    whole = pipe(portrait, audio, num_inference_steps=2, seed=3, crop="center")
+    clips = list(pipe.stream(portrait, audio, num_inference_steps=2, seed=3, crop="center"))
+    assert [c.index for c in clips] == list(range(len(clips))) and len(clips) > 2
+    assert all(c.num_clips == len(clips) for c in clips)
+    starts = np.cumsum([0] + [len(c.frames) for c in clips[:-1]])
+    assert [c.start_frame for c in clips] == starts.tolist()
+    assert all(len(c.audio) == len(c.frames) * 640 for c in clips)
+    assert np.array_equal(np.concatenate([c.frames for c in clips]), whole.frames)
+    elapsed = [c.timings["elapsed_s"] for c in clips]
+    assert elapsed == sorted(elapsed)
+
+
+def test_same_seed_same_video_other_seed_other_video(pipe, portrait):
+    audio = speech_like(1.5)
+    a = pipe(portrait, audio, num_inference_steps=2, seed=7, crop="center").frames
+    b = pipe(portrait, audio, num_inference_steps=2, seed=7, crop="center").frames
+    c = pipe(portrait, audio, num_inference_steps=2, seed=8, crop="center").frames
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def _velocity_inputs(pipe):
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, 8, 4, 2, 2, generator=g)
+    ref = torch.randn(1, 8, 4, 2, 2, generator=g)
+    features = torch.randn(1, 4, 8, 2, 16, generator=g)
+    return latents, ref, features
+
+
+def test_cfg_scale_one_is_the_conditional_prediction(pipe):
+    latents, ref, features = _velocity_inputs(pipe)
+    t = torch.tensor(500.0)
+    with torch.no_grad():
+        both = pipe.transformer.encode_audio(torch.cat([features, null_audio_features(features)]))
+        cond_only = pipe.transformer.encode_audio(features)
+        v_cfg1 = pipe._predict_velocity(latents, ref, t, both, 1.0, 1.0, 0.0)
+        v_cond = pipe._predict_velocity(latents, ref, t, cond_only, 1.0, 1.0, 0.0)
+        v_uncond = pipe._predict_velocity(latents, ref, t, both[1:], 1.0, 1.0, 0.0)
+        v_cfg5 = pipe._predict_velocity(latents, ref, t, both, 5.0, 1.0, 0.0)
+    assert torch.allclose(v_cfg1, v_cond, atol=1e-5)
+    assert not torch.allclose(v_cond, v_uncond, atol=1e-4)  # the audio matters
+    assert torch.allclose(v_cfg5, v_uncond + 5.0 * (v_cond - v_uncond), atol=1e-4)
+
+
+def test_guidance_changes_the_video(pipe, portrait):
+    audio = speech_like(1.0)
+    a = pipe(portrait, audio, num_inference_steps=2, guidance_scale=1.0, crop="center").frames
+    b = pipe(portrait, audio, num_inference_steps=2, guidance_scale=5.0, crop="center").frames
+    assert not np.array_equal(a, b)
+
+
+def test_audio_window_is_local(pipe):
+    """Audio features of latent frame j come from video frames r_f*j-7 .. r_f*j only (+ context)."""
+    from rap.pipelines.audio_features import AudioFeatureWindows
+
+    windows = AudioFeatureWindows(pipe.audio_encoder, (1, 2), context_frames=2)
+    audio = speech_like(4.0)
+    windows.set_utterance(audio)
+    base = windows.for_clip(audio, clip_start=0, latent_frames=4)
+    assert base.shape == (1, 4, 8, 2, 16)
+    late = audio.copy()
+    late[60 * 640 :] = 0.0  # change speech long after the clip
+    windows.set_utterance(audio)  # same statistics
+    assert torch.allclose(windows.for_clip(late, 0, 4), base, atol=1e-5)
+
+
+def test_silence_is_valid_input(pipe, portrait):
+    out = pipe(portrait, np.zeros(16000, np.float32), num_inference_steps=1, crop="center")
+    assert out.frames.shape[0] == 25
+
+
+@pytest.mark.parametrize(
+    "audio, message",
+    [
+        (np.zeros(100, np.float32), "shorter than one video frame"),
+        (np.array([0.1, np.nan] * 1000, np.float32), "non-finite"),
+        (np.zeros(0, np.float32), "no samples"),
+        ("/nonexistent/speech.wav", "not found"),
+    ],
+)
+def test_bad_audio_is_refused_clearly(pipe, portrait, audio, message):
+    with pytest.raises(AudioError, match=message):
+        pipe(portrait, audio, crop="center")
+
+
+def test_corrupt_and_empty_audio_files(pipe, portrait, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(b"this is not audio" * 100)
+    with pytest.raises(AudioError, match="empty"):
+        pipe(portrait, str(empty), crop="center")
+    with pytest.raises(AudioError, match="corrupt"):
+        pipe(portrait, str(corrupt), crop="center")
+
+
+def test_max_seconds(pipe, portrait):
+    with pytest.raises(AudioError, match="limit"):
+        pipe(portrait, speech_like(3.0), max_seconds=2, crop="center")
+
+
+def test_pipeline_save_load_round_trip(pipe, portrait, tmp_path):
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = RAPPipeline.load(tmp_path / "pipe")
+    assert loaded.weights_source == str(tmp_path / "pipe")
+    audio = speech_like(1.0)
+    a = pipe(portrait, audio, num_inference_steps=2, crop="center").frames
+    b = loaded(portrait, audio, num_inference_steps=2, crop="center").frames
+    assert np.array_equal(a, b)
+
+
+def test_loading_errors_say_where_they_looked(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match=str(tmp_path)):
+        RAPPipeline.load(tmp_path)  # a folder without model_index.json
+    with pytest.raises(WeightsNotFoundError, match="missing-folder"):
+        RAPPipeline.load("./missing-folder")
+    with pytest.raises(WeightsNotFoundError, match="hub id"):
+        RAPPipeline.load("nobody/no-such-model")
+    with pytest.raises(ValueError, match="unknown preset"):
+        RAPPipeline.from_preset("rap-7b")
