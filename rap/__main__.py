@@ -1,0 +1,5 @@
+import sys
+
+from rap.cli import main
+
+sys.exit(main())
