@@ -93,3 +93,19 @@ def test_pipeline_inherits_latents_between_clips(pipe, portrait):
 def test_pipeline_motion_frame_baseline_runs(pipe, portrait):
     out = pipe(portrait, speech_like(2.0), num_inference_steps=2, overlap=2, crop="center", long_video="motion_frames")
     assert out.frames.shape[0] == 50
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def test_memory_stays_flat_over_many_clips(pipe, portrait):
+    """Dozens of clips: what the strategy keeps is n latents per step, and resident memory does not climb."""
+    audio = speech_like(24.0)
+    readings = []
+    for clip in pipe.stream(portrait, audio, num_inference_steps=1, overlap=3, crop="center", guidance_scale=1.0):
+        readings.append(_rss_mb())
+    assert len(readings) > 60
+    early, late = max(readings[10:20]), max(readings[-10:])
+    assert late - early < 25, f"resident memory grew from {early:.0f} MiB to {late:.0f} MiB"
