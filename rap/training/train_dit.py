@@ -1,0 +1,65 @@
+"""Train the RAP transformer with Algorithm 1 on cached latents.
+
+`python -m rap.training.train_dit --cache data/latents --out runs/dit`
+(`accelerate launch -m rap.training.train_dit ...` for several GPUs.)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rap.training.loop import LoopConfig, run_training
+from rap.training.objective import ObjectiveConfig, sample_training_batch, training_loss
+
+
+def dit_loss(objective: ObjectiveConfig):
+    def loss_fn(model, batch):
+        device = next(model.parameters()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        step = sample_training_batch(
+            batch["latents"], batch["reference"], batch["audio"], objective, face_mask=batch["face_mask"]
+        )
+        return training_loss(model, step, objective)
+
+    return loss_fn
+
+
+def main(argv=None) -> int:
+    from rap import RAPTransformer
+    from rap.presets import get_preset
+    from rap.training.latent_cache import LatentCache
+
+    parser = argparse.ArgumentParser(prog="python -m rap.training.train_dit", description=__doc__)
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--out", default="runs/dit")
+    parser.add_argument("--preset", default="rap-small")
+    parser.add_argument("--init", default=None, help="a RAPTransformer folder to start from (e.g. converted Wan2.1)")
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--face-weight", type=float, default=1.0, help="lambda of Eq. 3")
+    parser.add_argument("--temporal-weight", type=float, default=1.0, help="mu of Eq. 3")
+    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--mixed-precision", default="no")
+    args = parser.parse_args(argv)
+
+    preset = get_preset(args.preset)
+    model = RAPTransformer.from_pretrained(args.init) if args.init else RAPTransformer(**preset.transformer)
+    objective = ObjectiveConfig(
+        window=preset.latent_frames, face_weight=args.face_weight, temporal_weight=args.temporal_weight
+    )
+    cache = LatentCache(args.cache)
+    loop = LoopConfig(
+        args.out, steps=args.steps, lr=args.lr, ema_decay=args.ema, save_every=250,
+        max_minutes=args.max_minutes, mixed_precision=args.mixed_precision,
+    )
+    model, _ = run_training(model, dit_loss(objective), cache.batches(args.batch_size), loop)
+    model.save_pretrained(Path(args.out) / "transformer")
+    print(f"saved {Path(args.out) / 'transformer'} (EMA weights)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
