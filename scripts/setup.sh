@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up: system media tools, a virtual environment, torch first, then the rest.
-# usage: bash scripts/setup.sh [dev]
+# usage: bash scripts/setup.sh        # to run the app and the command line
+#        bash scripts/setup.sh dev    # also the test tools (pytest, Chromium for the browser test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
-  fi
+apt_packages=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_packages+=(ffmpeg)  # Gradio's streaming video
+if [ "${1:-}" = dev ]; then
+  command -v chromium >/dev/null || apt_packages+=(chromium)  # the real-browser app test
+fi
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
 [ -d .venv ] || python3 -m venv .venv
 . .venv/bin/activate

@@ -147,3 +147,15 @@ def test_loading_errors_say_where_they_looked(tmp_path):
         RAPPipeline.load("nobody/no-such-model")
     with pytest.raises(ValueError, match="unknown preset"):
         RAPPipeline.from_preset("rap-7b")
+
+
+def test_stop_ends_the_stream_within_a_step(pipe, portrait):
+    asked = []
+
+    def stop():
+        asked.append(1)
+        return len(asked) > 3  # let the first clip's steps run, then stop
+
+    clips = list(pipe.stream(portrait, speech_like(3.0), num_inference_steps=2, crop="center", stop=stop))
+    assert len(clips) == 1  # 2 steps + the decode check of clip 0, then stop during clip 1
+    assert len(asked) == 4

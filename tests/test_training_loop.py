@@ -63,3 +63,20 @@ def test_dit_loss_on_a_cache_batch():
     loss.backward()
     assert set(parts) == {"diffusion", "face", "temporal"} and torch.isfinite(loss)
     assert model.patch_embedding.weight.grad is not None
+
+
+def test_framing_falls_back_to_the_face_mask_and_crops_mask_and_frames_alike():
+    from rap.training.framing import frame_clip
+
+    frames = torch.full((3, 128, 128, 3), 90, dtype=torch.uint8)  # no detectable face
+    mask = torch.zeros(3, 32, 32)
+    mask[:, 8:16, 12:20] = 1.0  # face at x 48..80, y 32..64 in pixels
+    frames[:, 32:64, 48:80] = 200
+    framed = frame_clip({"frames": frames, "face_mask": mask}, 64)
+    assert framed["frames"].shape == (3, 64, 64, 3) and framed["face_mask"].shape == (3, 32, 32)
+    # crop side = 2 x 32 px around the face centre: the face fills the middle half of the crop
+    bright = framed["frames"][0, :, :, 0].float() > 150
+    ys, xs = torch.nonzero(bright, as_tuple=True)
+    assert 14 <= xs.min() <= 18 and 46 <= xs.max() <= 50 and 14 <= ys.min() <= 18 and 46 <= ys.max() <= 50
+    on = framed["face_mask"][0] > 0.5
+    assert on[16, 16] and not on[2, 2] and abs(int(on.sum()) - 256) < 40  # 16x16 of 32x32

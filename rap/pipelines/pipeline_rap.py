@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -159,12 +159,15 @@ class RAPPipeline(DiffusionPipeline):
         long_video: str = "inheritance",
         crop: str = "face",
         max_seconds: float | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[RAPClip]:
         """Yield `RAPClip`s in order as each is decoded.
 
         image: path / PIL / array; audio: path / (rate, samples) / 16 kHz array. guidance_scale is the
         audio CFG scale (1 disables the unconditional pass); overlap is n of Algorithm 2; hybrid_weight
         and hybrid_bias are w and delta of Eq. 7; crop is "face", "auto", "center" or "none".
+        stop, if given, is asked before every denoising step and before every decode; when it
+        returns True the stream ends there (a Stop button frees the worker within one step).
         """
         started = time.perf_counter()
         device = self._execution_device
@@ -212,6 +215,8 @@ class RAPPipeline(DiffusionPipeline):
             latents = randn_tensor(ref_latents.shape, generator=generator, device=device, dtype=torch.float32)
             self.scheduler.set_timesteps(steps, device=device)
             for step_index, t in enumerate(self.scheduler.timesteps):
+                if stop is not None and stop():
+                    return
                 latents, model_t = strategy.prepare_step(span.index, step_index, latents, t.float())
                 velocity = self._predict_velocity(
                     latents, ref_latents, model_t, audio_tokens, guidance_scale, hybrid_weight, hybrid_bias
@@ -219,6 +224,8 @@ class RAPPipeline(DiffusionPipeline):
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
             latents = strategy.finish_clip(span.index, latents)
             denoised = time.perf_counter()
+            if stop is not None and stop():
+                return
 
             frames = self.decode_latents(latents, generator)[span.keep_from : span.keep_to]
             clip_audio = waveform[span.global_start * samples_per_frame : span.global_end * samples_per_frame]

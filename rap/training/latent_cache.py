@@ -2,7 +2,7 @@
 
 `python -m rap.training.latent_cache --data data/synth --vae runs/vae/vae --audio runs/audio/audio_encoder --out data/latents`
 
-Per clip (121 frames -> 16 latent frames): E(V) normalised as the pipeline normalises; x_ref, the
+Per clip (121 frames -> 16 latent frames), framed as inference frames portraits (`framing`): E(V) normalised as the pipeline normalises; x_ref, the
 encoding of one frame of the clip repeated over a whole 81-frame clip (the frame is drawn per clip,
 so the model cannot learn to copy the first frame); the audio features per latent frame, laid out
 exactly as `AudioFeatureWindows` lays them out at inference; and the face mask averaged over each
@@ -33,7 +33,9 @@ def latent_face_mask(face_mask: torch.Tensor, latent_frames: int, frames_per_lat
 @torch.no_grad()
 def encode_clip(pipe, clip: dict, generator: torch.Generator) -> dict[str, torch.Tensor]:
     from rap.pipelines.audio_features import AudioFeatureWindows
+    from rap.training.framing import frame_clip
 
+    clip = frame_clip(clip, pipe.config.resolution)
     frames = clip["frames"]  # (T, H, W, 3) uint8
     total = frames.shape[0]
     r = pipe.frames_per_latent

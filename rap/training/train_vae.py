@@ -34,12 +34,16 @@ class VAETrainConfig:
     kl_weight: float = 1e-6
 
 
-def random_crops(dataset, config: VAETrainConfig, seed: int = 0):
-    """Endless batches of (frames in [-1, 1] (B, 3, T, S, S), face weight map (B, 1, T, S, S))."""
+def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0):
+    """Endless batches of (frames in [-1, 1] (B, 3, T, S, S), face weight map (B, 1, T, S, S)),
+    from clips framed as inference frames portraits (`rap.training.framing`)."""
+    from rap.training.framing import frame_clip
+
     g = torch.Generator().manual_seed(seed)
     while True:
         videos, masks = [], []
         for clip in dataset:
+            clip = frame_clip(clip, resolution)
             frames = clip["frames"]  # (T, H, W, 3) uint8
             total, height, width, _ = frames.shape
             t0 = int(torch.randint(0, total - config.frames + 1, (1,), generator=g))
@@ -96,12 +100,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     config = VAETrainConfig(args.data, args.preset, args.frames, args.crop, args.batch_size)
-    vae = AutoencoderKLLTXVideo(**get_preset(args.preset).vae)
+    preset = get_preset(args.preset)
+    vae = AutoencoderKLLTXVideo(**preset.vae)
     dataset = SynthClipDataset(args.data, shuffle=True, with_meta=False)
     loop = LoopConfig(args.out, steps=args.steps, lr=args.lr, save_every=args.save_every, max_minutes=args.max_minutes)
-    vae, _ = run_training(vae, vae_loss(config), random_crops(dataset, config), loop)
+    vae, _ = run_training(vae, vae_loss(config), random_crops(dataset, config, preset.resolution), loop)
     vae.eval()
-    mean, std = measure_latent_statistics(vae, random_crops(dataset, config, seed=1))
+    mean, std = measure_latent_statistics(vae, random_crops(dataset, config, preset.resolution, seed=1))
     vae.latents_mean.copy_(mean)
     vae.latents_std.copy_(std)
     vae.save_pretrained(Path(args.out) / "vae")
