@@ -144,8 +144,8 @@ def decode_mp4(payload: bytes) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])])
 
 
-def decode_clip(members: dict[str, bytes]) -> dict:
-    """Raw member bytes of one clip -> numpy arrays and metadata."""
+def decode_clip(members: dict[str, bytes], with_frames: bool = True) -> dict:
+    """Raw member bytes of one clip -> numpy arrays and metadata (frames skipped when not needed)."""
     import soundfile as sf
 
     from rap.synth.phonemes import read_table
@@ -156,7 +156,7 @@ def decode_clip(members: dict[str, bytes]) -> dict:
     meta = json.loads(members[f"{key}.json"])
     return {
         "key": key,
-        "frames": decode_mp4(members[f"{key}.mp4"]),
+        "frames": decode_mp4(members[f"{key}.mp4"]) if with_frames else None,
         "audio": audio,
         "mouth": labels["mouth"],
         "opening": labels["opening"],
@@ -202,12 +202,13 @@ class SynthClipDataset(IterableDataset):
     `with_meta` (the default collate cannot batch those: pass `with_meta=False` for batching).
     """
 
-    def __init__(self, root: str | Path, shuffle: bool = False, seed: int = 0, float_frames: bool = False, with_meta: bool = True):
+    def __init__(self, root: str | Path, shuffle: bool = False, seed: int = 0, float_frames: bool = False, with_meta: bool = True, with_frames: bool = True):
         self.root = Path(root)
         self.shards = sorted(self.root.glob("shard-*.tar"))
         if not self.shards:
             raise FileNotFoundError(f"no shard-*.tar in {self.root}")
         self.shuffle, self.seed, self.float_frames, self.with_meta = shuffle, seed, float_frames, with_meta
+        self.with_frames = with_frames  # audio-only training skips decoding the video
         self.epoch = 0
 
     def __iter__(self):
@@ -220,13 +221,13 @@ class SynthClipDataset(IterableDataset):
             shards = shards[worker.id :: worker.num_workers]
         for shard in shards:
             for members in iterate_shard(shard):
-                yield self._to_tensors(decode_clip(members))
+                yield self._to_tensors(decode_clip(members, self.with_frames))
 
     def _to_tensors(self, clip: dict) -> dict:
-        frames = torch.from_numpy(clip["frames"])
-        if self.float_frames:
-            frames = frames.float() / 127.5 - 1.0
-        item = {"frames": frames}
+        item = {}
+        if clip["frames"] is not None:
+            frames = torch.from_numpy(clip["frames"])
+            item["frames"] = frames.float() / 127.5 - 1.0 if self.float_frames else frames
         for name in ("audio", "mouth", "opening", "blink", "pose", "mouth_boxes", "face_mask"):
             item[name] = torch.from_numpy(np.ascontiguousarray(clip[name]))
         if self.with_meta:

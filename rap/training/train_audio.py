@@ -106,7 +106,7 @@ def main(argv=None) -> int:
 
     encoder = Wav2Vec2Model(Wav2Vec2Config(**get_preset(args.preset).audio_encoder))
     model = AudioEncoderWithHeads(encoder, len(viseme_names()))
-    dataset = SynthClipDataset(args.data, shuffle=True, with_meta=True)
+    dataset = SynthClipDataset(args.data, shuffle=True, with_meta=True, with_frames=False)
     loop = LoopConfig(args.out, steps=args.steps, lr=args.lr, save_every=250, max_minutes=args.max_minutes)
     model, _ = run_training(model, audio_loss, segments(dataset, args.batch_size, args.seconds), loop)
     model.encoder.save_pretrained(Path(args.out) / "audio_encoder")
