@@ -80,3 +80,15 @@ def test_framing_falls_back_to_the_face_mask_and_crops_mask_and_frames_alike():
     assert 14 <= xs.min() <= 18 and 46 <= xs.max() <= 50 and 14 <= ys.min() <= 18 and 46 <= ys.max() <= 50
     on = framed["face_mask"][0] > 0.5
     assert on[16, 16] and not on[2, 2] and abs(int(on.sum()) - 256) < 40  # 16x16 of 32x32
+
+
+def test_audio_encoder_targets_follow_the_phoneme_table():
+    from rap.synth.phonemes import PhonemeTable
+    from rap.training.train_audio import viseme_labels, viseme_names
+
+    table = PhonemeTable([(0.10, 0.20, "p"), (0.20, 0.40, "ɑ")], alphabet="ipa")
+    labels = viseme_labels(table, frames=25)  # 50 Hz: frame k centred at (k + 0.5) / 50 s
+    names = viseme_names()
+    assert names[labels[0]] == "sil" and names[labels[24]] == "sil"
+    assert names[labels[6]] == "PBM"  # 0.13 s
+    assert names[labels[15]] == "AA"  # 0.31 s
