@@ -159,3 +159,20 @@ def test_stop_ends_the_stream_within_a_step(pipe, portrait):
     clips = list(pipe.stream(portrait, speech_like(3.0), num_inference_steps=2, crop="center", stop=stop))
     assert len(clips) == 1  # 2 steps + the decode check of clip 0, then stop during clip 1
     assert len(asked) == 4
+
+
+def test_reference_latents_are_reused_for_the_same_portrait(pipe, portrait):
+    from rap.media.image import prepare_portrait
+
+    pipe.__dict__.pop("_reference_cache", None)  # earlier tests animated this portrait too
+    calls = []
+    hook = pipe.vae.encoder.register_forward_pre_hook(lambda *args: calls.append(1))
+    try:
+        image = prepare_portrait(portrait, 64, crop="center")
+        first = pipe.encode_reference(image)
+        again = pipe.encode_reference(image.copy())
+        other = pipe.encode_reference(prepare_portrait(portrait[::-1].copy(), 64, crop="center"))
+    finally:
+        hook.remove()
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert len(calls) == 2  # the second request for the same pixels did not run the encoder
