@@ -139,3 +139,9 @@ def test_crop_outside_the_image_repeats_the_border():
     image = Image.new("RGB", (50, 50), (10, 200, 30))
     crop = crop_square(image, 5, 5, 80, 32)
     assert crop.size == (32, 32) and np.all(np.asarray(crop) == (10, 200, 30))
+
+
+@pytest.mark.parametrize("cx, cy, side", [(25.3, 25.0, 50.4), (0.2, 49.9, 10.0), (24.9, 25.1, 49.95)])
+def test_crop_with_fractional_overflow(cx, cy, side):
+    image = Image.new("RGB", (50, 50), (10, 200, 30))
+    assert crop_square(image, cx, cy, side, 16).size == (16, 16)

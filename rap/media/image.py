@@ -9,6 +9,7 @@ a centre crop is acceptable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +94,9 @@ def crop_square(image: Image.Image, cx: float, cy: float, side: float, resolutio
     """Square crop centred at (cx, cy); parts outside the image repeat its border pixels."""
     side = max(1.0, side)
     left, top = cx - side / 2, cy - side / 2
-    pad = int(max(0, -left, -top, left + side - image.width, top + side - image.height)) + 1
-    if pad > 1:
+    overflow = max(-left, -top, left + side - image.width, top + side - image.height)
+    if overflow > 0:
+        pad = math.ceil(overflow) + 1
         array = np.pad(np.asarray(image), ((pad, pad), (pad, pad), (0, 0)), mode="edge")
         image, left, top = Image.fromarray(array), left + pad, top + pad
     box = (left, top, left + side, top + side)
