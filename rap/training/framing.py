@@ -32,11 +32,12 @@ def face_crop_box(first_frame: np.ndarray, face_mask: np.ndarray | None = None) 
     return (x0 + x1) / 2, (y0 + y1) / 2, 2.0 * max(x1 - x0, y1 - y0)
 
 
-def frame_clip(clip: dict, resolution: int) -> dict:
-    """Crop every frame (and the face mask) of a `SynthClipDataset` item with the first frame's box."""
+def frame_clip(clip: dict, resolution: int, box: tuple[float, float, float] | None = None) -> dict:
+    """Crop every frame (and the face mask) of a `SynthClipDataset` item with the first frame's box
+    (or `box`, when the caller crops a part of a clip with the box of its first frame)."""
     frames = clip["frames"].numpy()
     masks = clip["face_mask"].float()
-    cx, cy, side = face_crop_box(frames[0], masks[0].numpy())
+    cx, cy, side = box or face_crop_box(frames[0], masks[0].numpy())
     cropped = np.stack([np.asarray(crop_square(Image.fromarray(f), cx, cy, side, resolution)) for f in frames])
     height, width = frames.shape[1:3]
     # the same crop on the mask, through a grid sample in normalised coordinates

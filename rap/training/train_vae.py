@@ -34,28 +34,36 @@ class VAETrainConfig:
     kl_weight: float = 1e-6
 
 
-def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0):
+def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0, crops_per_clip: int = 4):
     """Endless batches of (frames in [-1, 1] (B, 3, T, S, S), face weight map (B, 1, T, S, S)),
-    from clips framed as inference frames portraits (`rap.training.framing`)."""
-    from rap.training.framing import frame_clip
+    from clips framed as inference frames portraits (`rap.training.framing`). Several crops come
+    from every decoded clip, since decoding and framing cost more than a training step."""
+    from rap.training.framing import face_crop_box, frame_clip
 
     g = torch.Generator().manual_seed(seed)
+    pending: list[tuple[torch.Tensor, torch.Tensor]] = []
     while True:
-        videos, masks = [], []
         for clip in dataset:
-            clip = frame_clip(clip, resolution)
             frames = clip["frames"]  # (T, H, W, 3) uint8
-            total, height, width, _ = frames.shape
-            t0 = int(torch.randint(0, total - config.frames + 1, (1,), generator=g))
-            y0 = int(torch.randint(0, height - config.crop + 1, (1,), generator=g))
-            x0 = int(torch.randint(0, width - config.crop + 1, (1,), generator=g))
-            video = frames[t0 : t0 + config.frames, y0 : y0 + config.crop, x0 : x0 + config.crop]
-            videos.append(video.permute(3, 0, 1, 2).float() / 127.5 - 1.0)
-            mask = F.interpolate(clip["face_mask"][t0 : t0 + config.frames, None], size=(height, width), mode="bilinear")
-            masks.append(mask[:, :, y0 : y0 + config.crop, x0 : x0 + config.crop].permute(1, 0, 2, 3))
-            if len(videos) == config.batch_size:
-                yield {"video": torch.stack(videos), "face": torch.stack(masks)}
-                videos, masks = [], []
+            box = face_crop_box(frames[0].numpy(), clip["face_mask"][0].numpy())
+            for _ in range(crops_per_clip):
+                t0 = int(torch.randint(0, frames.shape[0] - config.frames + 1, (1,), generator=g))
+                part = {k: clip[k][t0 : t0 + config.frames] for k in ("frames", "face_mask")}
+                part = frame_clip(part, resolution, box=box)
+                y0, x0 = (int(torch.randint(0, resolution - config.crop + 1, (1,), generator=g)) for _ in range(2))
+                video = part["frames"][:, y0 : y0 + config.crop, x0 : x0 + config.crop]
+                mask = F.interpolate(part["face_mask"][:, None], size=(resolution, resolution), mode="bilinear")
+                pending.append(
+                    (
+                        video.permute(3, 0, 1, 2).float() / 127.5 - 1.0,
+                        mask[:, :, y0 : y0 + config.crop, x0 : x0 + config.crop].permute(1, 0, 2, 3),
+                    )
+                )
+            while len(pending) >= config.batch_size * crops_per_clip:  # mix crops of several clips
+                order = torch.randperm(len(pending), generator=g)[: config.batch_size].tolist()
+                chosen = [pending[i] for i in order]
+                pending = [p for i, p in enumerate(pending) if i not in order]
+                yield {"video": torch.stack([c[0] for c in chosen]), "face": torch.stack([c[1] for c in chosen])}
 
 
 def vae_loss(config: VAETrainConfig):
