@@ -84,7 +84,10 @@ def load_pipeline(cls, source=None, torch_dtype=torch.float32, local_files_only=
             logger.warning("no trained weights at %s; using a random rap-small", BUNDLED_MODEL_DIR)
             return build_from_preset(cls, "rap-small", torch_dtype=torch_dtype)
         else:
-            raise WeightsNotFoundError(f"the bundled model was not found at {BUNDLED_MODEL_DIR}")
+            raise WeightsNotFoundError(
+                f"the bundled model was not found at {BUNDLED_MODEL_DIR}; pass a pipeline folder, or allow "
+                "untrained weights (--allow-random on the command line, allow_random=True in Python)"
+            )
     source_str = str(source)
     if source_str in PRESETS:
         if not allow_random:
