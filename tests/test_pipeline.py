@@ -176,3 +176,21 @@ def test_reference_latents_are_reused_for_the_same_portrait(pipe, portrait):
         hook.remove()
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert len(calls) == 2  # the second request for the same pixels did not run the encoder
+
+
+def test_interleaved_streams_on_one_pipeline_match_separate_runs(pipe, portrait):
+    """Two visitors' generators advanced alternately (as a server with concurrency > 1 does)."""
+    a_audio, b_audio = speech_like(2.0, seed=1), speech_like(2.0, seed=2)
+    kwargs = dict(num_inference_steps=2, crop="center")
+    a_alone = pipe(portrait, a_audio, seed=1, **kwargs).frames
+    b_alone = pipe(portrait, b_audio, seed=2, shift=1.0, **kwargs).frames
+    a_stream = pipe.stream(portrait, a_audio, seed=1, **kwargs)
+    b_stream = pipe.stream(portrait, b_audio, seed=2, shift=1.0, **kwargs)
+    a_clips, b_clips = [], []
+    for a_clip, b_clip in zip(a_stream, b_stream):
+        a_clips.append(a_clip.frames)
+        b_clips.append(b_clip.frames)
+    a_clips += [c.frames for c in a_stream]
+    b_clips += [c.frames for c in b_stream]
+    assert np.array_equal(np.concatenate(a_clips), a_alone)
+    assert np.array_equal(np.concatenate(b_clips), b_alone)

@@ -215,7 +215,10 @@ class RAPPipeline(DiffusionPipeline):
         audio_windows.set_utterance(waveform)
         if generator is None:
             generator = torch.Generator(device="cpu").manual_seed(0 if seed is None else seed)
-        self.scheduler.set_shift(self.scheduler.config.shift if shift is None else shift)
+        # a scheduler of this stream's own, so that concurrent streams on one pipeline keep their step counts
+        scheduler = self.scheduler.__class__.from_config(
+            self.scheduler.config, **({} if shift is None else {"shift": shift})
+        )
         use_cfg = guidance_scale != 1.0
 
         # 5. Clips: denoise (Algorithm 2, lines 2-9), decode and trim (lines 10-14), yield
@@ -227,15 +230,15 @@ class RAPPipeline(DiffusionPipeline):
             audio_tokens = self.transformer.encode_audio(features.to(device))
 
             latents = randn_tensor(ref_latents.shape, generator=generator, device=device, dtype=torch.float32)
-            self.scheduler.set_timesteps(steps, device=device)
-            for step_index, t in enumerate(self.scheduler.timesteps):
+            scheduler.set_timesteps(steps, device=device)
+            for step_index, t in enumerate(scheduler.timesteps):
                 if stop is not None and stop():
                     return
                 latents, model_t = strategy.prepare_step(span.index, step_index, latents, t.float())
                 velocity = self._predict_velocity(
                     latents, ref_latents, model_t, audio_tokens, guidance_scale, hybrid_weight, hybrid_bias
                 )
-                latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+                latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
             latents = strategy.finish_clip(span.index, latents)
             denoised = time.perf_counter()
             if stop is not None and stop():
