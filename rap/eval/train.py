@@ -49,6 +49,20 @@ def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
+def zoom(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A centred square crop of 55-100 % of the side, resized back: portraits reach the reader both
+    as rendered (head and shoulders) and framed like the model's inputs (face box x 2)."""
+    if rng.random() < 0.4:
+        return image
+    size = image.shape[0]
+    side = int(size * rng.uniform(0.55, 1.0))
+    cx = size / 2 + rng.normal(0, 0.03) * size
+    cy = size * rng.uniform(0.42, 0.5)
+    x0 = int(np.clip(cx - side / 2, 0, size - side))
+    y0 = int(np.clip(cy - side / 2, 0, size - side))
+    return cv2.resize(image[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+
+
 def reader_dataset(identities: int, per_identity: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Rendered frames at INPUT_SIZE (uint8 N,S,S,3) and labels (N, 4): opening, width, round, closure."""
     rng = np.random.default_rng(seed)
@@ -58,7 +72,7 @@ def reader_dataset(identities: int, per_identity: int, seed: int) -> tuple[np.nd
         renderer = PortraitRenderer(Identity.sample(int(rng.integers(2**62))), size)
         for _ in range(per_identity):
             c = random_controls(rng)
-            image = degrade(renderer.render(c).image, rng)
+            image = degrade(zoom(renderer.render(c).image, rng), rng)
             images.append(cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA))
             labels.append([mouth_opening(c.jaw, c.closure), c.width, c.round, c.closure])
     return np.stack(images), np.asarray(labels, np.float32)
