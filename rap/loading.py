@@ -29,13 +29,11 @@ def build_from_preset(cls, name, pretrained_components=False, local_files_only=T
     from rap.models.transformer_rap import RAPTransformer
 
     preset = get_preset(name)
-    looked = []
 
     def pretrained(load, source, **kwargs):
         try:
             return load(source, local_files_only=local_files_only, dtype=torch_dtype, **kwargs)
         except (OSError, ValueError) as error:
-            looked.append(f"{source}: {error.__class__.__name__}")
             raise WeightsNotFoundError(
                 f"pretrained weights for preset {name!r} were not found ({source}"
                 + (", offline" if local_files_only else "")

@@ -14,8 +14,6 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 
-AudioInput = "str | Path | tuple[int, np.ndarray] | np.ndarray"
-
 
 class AudioError(ValueError):
     """Audio that cannot be used, with a message meant for the person who gave it."""
