@@ -3,6 +3,7 @@
 import csv
 import json
 
+import pytest
 import torch
 
 from rap.training.latent_cache import latent_face_mask
@@ -19,7 +20,7 @@ def _regression_batches():
         yield {"x": x, "y": x @ torch.tensor([[1.0], [-2.0], [0.5]])}
 
 
-def _mse(model, batch):
+def _mse(model, batch, step):
     loss = (model(batch["x"]) - batch["y"]).pow(2).mean()
     return loss, {"mse": loss.detach()}
 
@@ -74,12 +75,34 @@ def test_framing_falls_back_to_the_face_mask_and_crops_mask_and_frames_alike():
     frames[:, 32:64, 48:80] = 200
     framed = frame_clip({"frames": frames, "face_mask": mask}, 64)
     assert framed["frames"].shape == (3, 64, 64, 3) and framed["face_mask"].shape == (3, 32, 32)
-    # crop side = 2 x 32 px around the face centre: the face fills the middle half of the crop
+    # crop side = 2 x 0.88 x 32 px around the face centre (the detector's scale): the 32 px face
+    # spans 57 % of the crop, from 13.8 to 50.2 px of 64
+    from rap.training.framing import DETECTOR_TO_MASK_SIDE
+
+    margin = 32 * (1 - 1 / (2 * DETECTOR_TO_MASK_SIDE))
     bright = framed["frames"][0, :, :, 0].float() > 150
     ys, xs = torch.nonzero(bright, as_tuple=True)
-    assert 14 <= xs.min() <= 18 and 46 <= xs.max() <= 50 and 14 <= ys.min() <= 18 and 46 <= ys.max() <= 50
+    for low, high in ((xs.min(), xs.max()), (ys.min(), ys.max())):
+        assert abs(float(low) - margin) <= 2 and abs(float(high) + 1 - (64 - margin)) <= 2
     on = framed["face_mask"][0] > 0.5
-    assert on[16, 16] and not on[2, 2] and abs(int(on.sum()) - 256) < 40  # 16x16 of 32x32
+    side = 32 / (2 * DETECTOR_TO_MASK_SIDE)  # face side in mask pixels
+    assert on[16, 16] and not on[2, 2] and abs(int(on.sum()) - side**2) < 50
+
+
+def test_framing_ignores_a_detection_off_the_rendered_face(monkeypatch):
+    import numpy as np
+
+    from rap.media.image import FaceBox
+    from rap.training import framing
+
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:16, 12:20] = 1.0  # face centre at (64, 48) px of 128
+    image = np.zeros((128, 128, 3), np.uint8)
+    monkeypatch.setattr(framing, "detect_face", lambda _: FaceBox(0, 0, 20, 20))  # on the background
+    cx, cy, side = framing.face_crop_box(image, mask)
+    assert (cx, cy) == (64, 48) and side == pytest.approx(2 * framing.DETECTOR_TO_MASK_SIDE * 32)
+    monkeypatch.setattr(framing, "detect_face", lambda _: FaceBox(54, 40, 20, 20))  # on the face
+    assert framing.face_crop_box(image, mask) == (64, 50, 40)
 
 
 def test_audio_encoder_targets_follow_the_phoneme_table():

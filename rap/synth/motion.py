@@ -164,10 +164,12 @@ def blink_curve(samples: int, rng: np.random.Generator, per_second: float) -> np
 def _smooth_noise(samples: int, rng: np.random.Generator, period_s: float) -> np.ndarray:
     """Band-limited noise with unit standard deviation (idle sway)."""
     step = max(int(period_s * INTERNAL_RATE / 4), 1)
-    knots = rng.standard_normal(samples // step + 3)
-    curve = np.interp(np.arange(samples), np.arange(len(knots)) * step, knots)
+    # at least a few periods, so that a very short clip is not normalised by the spread of two knots
+    total = max(samples, 4 * step)
+    knots = rng.standard_normal(total // step + 3)
+    curve = np.interp(np.arange(total), np.arange(len(knots)) * step, knots)
     curve = _gaussian_smooth(curve, step)
-    return curve / (curve.std() + 1e-6)
+    return (curve / (curve.std() + 1e-6))[:samples]
 
 
 def head_curves(table: PhonemeTable, samples: int, rng: np.random.Generator, config: MotionConfig):

@@ -16,20 +16,33 @@ from PIL import Image
 
 from rap.media.image import crop_square, detect_face
 
+# Haar's face box is smaller than the rendered skin mask's box: side ratio 0.88 (sd 0.11), measured
+# on 16 synthetic faces at 384 px where both were found. The mask fallback frames at Haar's scale.
+DETECTOR_TO_MASK_SIDE = 0.88
+
 
 def face_crop_box(first_frame: np.ndarray, face_mask: np.ndarray | None = None) -> tuple[float, float, float]:
     """(centre x, centre y, side) of the x2 face crop, in pixels of `first_frame`."""
     image = Image.fromarray(first_frame)
     face = detect_face(image)
+    mask_box = _mask_box(face_mask, image.size) if face_mask is not None and face_mask.max() > 0 else None
     if face is not None:
-        return face.x + face.width / 2, face.y + face.height / 2, 2.0 * max(face.width, face.height)
-    if face_mask is None or face_mask.max() <= 0:
+        cx, cy = face.x + face.width / 2, face.y + face.height / 2
+        # the detector sometimes fires on hair or background; trust it only on the rendered face
+        if mask_box is None or (mask_box[0] <= cx <= mask_box[1] and mask_box[2] <= cy <= mask_box[3]):
+            return cx, cy, 2.0 * max(face.width, face.height)
+    if mask_box is None:
         side = min(image.size)
         return image.width / 2, image.height / 2, side
-    scale_y, scale_x = image.height / face_mask.shape[0], image.width / face_mask.shape[1]
+    x0, x1, y0, y1 = mask_box
+    return (x0 + x1) / 2, (y0 + y1) / 2, 2.0 * DETECTOR_TO_MASK_SIDE * max(x1 - x0, y1 - y0)
+
+
+def _mask_box(face_mask: np.ndarray, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) of the face mask, in pixels of an image of `size` (width, height)."""
+    scale_y, scale_x = size[1] / face_mask.shape[0], size[0] / face_mask.shape[1]
     ys, xs = np.nonzero(face_mask > 0.5 * face_mask.max())
-    x0, x1, y0, y1 = xs.min() * scale_x, (xs.max() + 1) * scale_x, ys.min() * scale_y, (ys.max() + 1) * scale_y
-    return (x0 + x1) / 2, (y0 + y1) / 2, 2.0 * max(x1 - x0, y1 - y0)
+    return xs.min() * scale_x, (xs.max() + 1) * scale_x, ys.min() * scale_y, (ys.max() + 1) * scale_y
 
 
 def frame_clip(clip: dict, resolution: int, box: tuple[float, float, float] | None = None) -> dict:
