@@ -93,19 +93,24 @@ RAP_SMALL = RAPPreset(
     resolution=256,
     fps=25,
     latent_frames=11,
+    # LTX-0.9.5-style blocks: the down- and upsamplers carry parameter-free space-to-depth
+    # residuals. With the 0.9.1-style plain blocks this small VAE collapsed to the mean colour in
+    # training: its RMS norms (no mean subtraction) let a constant feature drown the latent signal.
     vae=dict(
         in_channels=3,
         out_channels=3,
         latent_channels=64,
         block_out_channels=(32, 64, 128, 128),
-        decoder_block_out_channels=(16, 32, 64, 128),  # a light decoder: it runs on every clip
-        layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-        spatio_temporal_scaling=(True, True, True, False),
-        decoder_spatio_temporal_scaling=(True, True, True, False),
-        decoder_inject_noise=(False, False, False, False, False),
-        upsample_residual=(False, False, False, False),
-        upsample_factor=(1, 1, 1, 1),
+        down_block_types=("LTXVideo095DownBlock3D",) * 3,
+        downsample_type=("spatiotemporal",) * 3,
+        layers_per_block=(1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True),
+        decoder_block_out_channels=(32, 64, 128),  # a light decoder: it runs on every clip
+        decoder_layers_per_block=(1, 1, 1, 1),
+        decoder_spatio_temporal_scaling=(True, True, True),
+        decoder_inject_noise=(False, False, False, False),
+        upsample_residual=(True, True, True),
+        upsample_factor=(2, 2, 2),
         timestep_conditioning=False,
         patch_size=4,
         patch_size_t=1,

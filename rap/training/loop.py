@@ -34,7 +34,7 @@ class LoopConfig:
     max_minutes: float | None = None  # stop (after saving) when the wall-clock budget is spent
 
 
-LossFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+LossFn = Callable[[torch.nn.Module, dict, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # (model, batch, step)
 
 
 def _lr_lambda(warmup: int):
@@ -79,7 +79,7 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
         for step in range(start, config.steps):
             batch = next(batches)
             with accelerator.accumulate(model):
-                loss, parts = loss_fn(model, batch)
+                loss, parts = loss_fn(model, batch, step)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.grad_clip:
                     accelerator.clip_grad_norm_(params, config.grad_clip)
@@ -122,16 +122,14 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
 
 
 def plot_loss(csv_path: Path, png_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=120)
+    fig = Figure(figsize=(6, 3.2), dpi=120)
+    ax = fig.subplots()
     steps = [int(r["step"]) for r in rows]
     for key in [k for k in rows[0] if k not in ("step", "lr", "seconds")]:
         ax.plot(steps, [float(r[key]) for r in rows], label=key, linewidth=1)
@@ -141,4 +139,3 @@ def plot_loss(csv_path: Path, png_path: Path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png_path)
-    plt.close(fig)

@@ -78,7 +78,7 @@ def segments(dataset, batch_size: int, seconds: float, seed: int = 0):
                 waves, visemes, mouths = [], [], []
 
 
-def audio_loss(model, batch):
+def audio_loss(model, batch, step: int = 0):
     viseme_logits, mouth = model(batch["audio"])
     frames = min(viseme_logits.shape[1], batch["visemes"].shape[1])
     ce = F.cross_entropy(viseme_logits[:, :frames].transpose(1, 2), batch["visemes"][:, :frames])

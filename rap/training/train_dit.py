@@ -14,7 +14,7 @@ from rap.training.objective import ObjectiveConfig, sample_training_batch, train
 
 
 def dit_loss(objective: ObjectiveConfig):
-    def loss_fn(model, batch):
+    def loss_fn(model, batch, step: int = 0):
         device = next(model.parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}
         step = sample_training_batch(

@@ -3,10 +3,19 @@
 `python -m rap.training.train_vae --data data/synth --out runs/vae`
 
 Trained on random crops of the synthetic clips: 1 + 8k frames (the causal VAE's static frame plus
-k groups of 8) and a square spatial crop (the network is convolutional, so 128-pixel crops teach
-the 256-pixel model at a quarter of the cost). The reconstruction loss is L1 with the face region
+k groups of 8) and a square spatial crop (the network is convolutional, so small crops teach the
+256-pixel model at a fraction of the cost). Batches are large (16 crops of 64 px) rather than
+few and big: at 4 crops a step the gradients of the latent-dependent paths disagree from batch to
+batch and the decoder settled on the mean colour, at 16 it reads the latent within 100 steps. For
+the first `freeze_encoder_steps` the encoder stays at its random initialisation (random features
+still describe the picture), so the decoder learns to read a latent that cannot collapse; without
+this the first updates shrink the latent's spread five-fold (the decoder's random response to it is
+pure error), leaving encoder and decoder at a saddle. The reconstruction loss is L1 with the face region
 weighted up (`face_weight`), since lip sync lives in a few pixels of the mouth; a small KL term
-keeps the latent space smooth for diffusion. At the end the per-channel latent mean and standard
+keeps the latent space smooth for diffusion. The decoder reconstructs from the posterior mean, not
+a sample: LTX's encoder predicts one shared log-variance that starts near 0 (sigma ~ 1), so early
+samples are mostly noise, the KL weight is too small to shrink that sigma quickly, and the decoder
+settled on the mean colour of the data set (seen at 64-256 px, lr 1e-4..1e-3, 300-1000 steps). At the end the per-channel latent mean and standard
 deviation are measured and stored in the VAE (`latents_mean`, `latents_std`), which the pipeline
 uses to normalise latents.
 """
@@ -27,11 +36,12 @@ from rap.training.loop import LoopConfig, run_training
 class VAETrainConfig:
     data: str
     preset: str = "rap-small"
-    frames: int = 17  # 1 + 8 * 2
-    crop: int = 128
-    batch_size: int = 2
+    frames: int = 9  # 1 + 8: the causal VAE's static frame plus one group of 8
+    crop: int = 64
+    batch_size: int = 16
     face_weight: float = 4.0
     kl_weight: float = 1e-6
+    freeze_encoder_steps: int = 300
 
 
 def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0, crops_per_clip: int = 4):
@@ -67,10 +77,11 @@ def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0
 
 
 def vae_loss(config: VAETrainConfig):
-    def loss_fn(vae, batch):
+    def loss_fn(vae, batch, step: int = 0):
         video = batch["video"].to(vae.device)
-        posterior = vae.encode(video).latent_dist
-        recon = vae.decode(posterior.sample()).sample
+        with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
+            posterior = vae.encode(video).latent_dist
+        recon = vae.decode(posterior.mode()).sample
         weight = 1.0 + config.face_weight * batch["face"].to(vae.device)
         l1 = ((recon - video).abs() * weight).mean() / weight.mean()
         kl = posterior.kl().mean() / video[0].numel()
@@ -88,6 +99,36 @@ def measure_latent_statistics(vae, batches, count: int = 16) -> tuple[torch.Tens
     return latents.mean(dim=1), latents.std(dim=1).clamp_min(1e-4)
 
 
+@torch.no_grad()
+def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames: int = 33, out: Path | None = None) -> dict:
+    """PSNR of whole framed clips through the VAE (whole frame and face region), and a picture of
+    originals over reconstructions: the check that the latent carries the picture, not the mean colour."""
+    import numpy as np
+    from PIL import Image
+
+    from rap.training.framing import frame_clip
+
+    vae.eval()
+    errors, face_errors, rows = [], [], []
+    for _, clip in zip(range(clips), dataset):
+        part = frame_clip({k: clip[k][:frames] for k in ("frames", "face_mask")}, resolution)
+        video = part["frames"].permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+        recon = vae.decode(vae.encode(video).latent_dist.mode()).sample.clamp(-1, 1)
+        squared = (recon - video).pow(2).mean(1)[0]  # (T, H, W)
+        face = F.interpolate(part["face_mask"][:, None], size=squared.shape[-2:], mode="bilinear")[:, 0] > 0.5
+        errors.append(squared.mean())
+        face_errors.append(squared[face].mean())
+        pick = [0, frames // 2, frames - 1]
+        to_image = lambda v: ((v[0, :, pick].permute(1, 2, 3, 0) + 1) * 127.5).round().byte().numpy()
+        rows.append(np.concatenate([np.concatenate(list(to_image(video)), 1), np.concatenate(list(to_image(recon)), 1)], 0))
+    psnr = lambda e: float(10 * torch.log10(4.0 / torch.stack(e).mean()))  # signal range 2 ([-1, 1])
+    report = {"psnr": round(psnr(errors), 2), "face_psnr": round(psnr(face_errors), 2), "clips": clips, "frames": frames}
+    if out is not None:
+        Image.fromarray(np.concatenate(rows, 0)).save(out / "reconstruction.png")
+        (out / "reconstruction.json").write_text(__import__("json").dumps(report))
+    return report
+
+
 def main(argv=None) -> int:
     from diffusers import AutoencoderKLLTXVideo
 
@@ -99,26 +140,32 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="runs/vae")
     parser.add_argument("--preset", default="rap-small")
     parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--frames", type=int, default=17)
-    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=9)
+    parser.add_argument("--crop", type=int, default=64)
+    parser.add_argument("--freeze-encoder-steps", type=int, default=300)
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--save-every", type=int, default=200)
+    parser.add_argument("--held-out", default=None, help="clips for the reconstruction report (default: --data)")
     args = parser.parse_args(argv)
 
-    config = VAETrainConfig(args.data, args.preset, args.frames, args.crop, args.batch_size)
+    config = VAETrainConfig(
+        args.data, args.preset, args.frames, args.crop, args.batch_size, freeze_encoder_steps=args.freeze_encoder_steps
+    )
     preset = get_preset(args.preset)
     vae = AutoencoderKLLTXVideo(**preset.vae)
     dataset = SynthClipDataset(args.data, shuffle=True, with_meta=False)
     loop = LoopConfig(args.out, steps=args.steps, lr=args.lr, save_every=args.save_every, max_minutes=args.max_minutes)
-    vae, _ = run_training(vae, vae_loss(config), random_crops(dataset, config, preset.resolution), loop)
+    vae, _ = run_training(vae, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
     vae.eval()
     mean, std = measure_latent_statistics(vae, random_crops(dataset, config, preset.resolution, seed=1))
     vae.latents_mean.copy_(mean)
     vae.latents_std.copy_(std)
     vae.save_pretrained(Path(args.out) / "vae")
     print(f"saved {Path(args.out) / 'vae'}; latent std range {std.min():.3f}..{std.max():.3f}")
+    held_out = SynthClipDataset(args.held_out or args.data, with_meta=False)
+    print("reconstruction", reconstruction_report(vae, held_out, preset.resolution, out=Path(args.out)))
     return 0
 
 
