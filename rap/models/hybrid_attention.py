@@ -23,6 +23,9 @@ Choices where the paper is silent, made here:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
@@ -84,3 +87,76 @@ class HybridAudioAttnProcessor:
         # Eq. 6 (the residual z_i is added by the block)
         out = attn.to_out[0](mixed.type_as(hidden_states))
         return attn.to_out[1](out)
+
+
+# ---------------------------------------------------------------------------- attention maps
+# Why: the weights of the two branches are never materialised in a normal run (the attention kernel
+# fuses softmax and product), yet they are what tells the branches apart. Teaching material and
+# analyses (notebooks/03_hybrid_attention.ipynb) read them through `record_audio_attention`.
+
+
+@dataclass
+class AudioAttentionMaps:
+    """Softmax weights of both branches in one block for one forward pass (mean over heads unless
+    recorded `per_head`, which adds a heads axis after the batch axis)."""
+
+    layer: int
+    alpha: float
+    num_frames: int
+    full: torch.Tensor  # Eq. 4: (B, [heads,] video_tokens, audio_tokens)
+    window: torch.Tensor  # Eq. 5: (B, [heads,] F, video_tokens_per_frame, audio_tokens_per_frame)
+    per_head: bool = False
+
+    def frame_mass(self, branch: str = "full") -> torch.Tensor:
+        """(B, F, F): the share of latent frame j's attention that lands on latent frame k's audio.
+
+        The full branch may spread it over the clip; the window branch is the identity by design.
+        """
+        frames = self.num_frames
+        if branch == "window":
+            batch = self.window.shape[0]
+            return torch.eye(frames).expand(batch, frames, frames).clone()
+        if branch != "full":
+            raise ValueError(f"branch must be 'full' or 'window', got {branch!r}")
+        probs = self.full.mean(1) if self.per_head else self.full
+        batch, video_len, audio_len = probs.shape
+        grouped = probs.reshape(batch, frames, video_len // frames, frames, audio_len // frames)
+        return grouped.sum(-1).mean(2)
+
+
+class _RecordingProcessor:
+    def __init__(self, inner, layer: int, records: list, per_head: bool):
+        self.inner, self.layer, self.records, self.per_head = inner, layer, records, per_head
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, rotary_emb=None, num_frames=1, alpha=0.0):
+        with torch.no_grad():
+            batch, video_len, _ = hidden_states.shape
+            query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1)).float()
+            key = attn.norm_k(attn.to_k(encoder_hidden_states)).unflatten(2, (attn.heads, -1)).float()
+            scale = query.shape[-1] ** -0.5
+            full = torch.softmax(torch.einsum("bqhd,bkhd->bhqk", query, key) * scale, dim=-1)
+            q_frames = query.unflatten(1, (num_frames, -1))  # (B, F, Vf, h, d)
+            k_frames = key.unflatten(1, (num_frames, -1))  # (B, F, Af, h, d)
+            window = torch.softmax(torch.einsum("bfqhd,bfkhd->bhfqk", q_frames, k_frames) * scale, dim=-1)
+            if not self.per_head:
+                full, window = full.mean(1), window.mean(1)
+        self.records.append(AudioAttentionMaps(self.layer, float(alpha), num_frames, full, window, self.per_head))
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb, num_frames=num_frames, alpha=alpha)
+
+
+@contextmanager
+def record_audio_attention(transformer, per_head: bool = False):
+    """While open, every forward pass of `transformer` (a `RAPTransformer`) appends one
+    `AudioAttentionMaps` per block, in block order, to the yielded list. Outputs are unchanged:
+    the blocks' own processors still compute them. Both branches are recorded whatever alpha is.
+    Memory grows with every call (B x video x audio tokens per block), so record few passes."""
+    records: list[AudioAttentionMaps] = []
+    blocks = list(transformer.blocks)
+    originals = [block.attn2.processor for block in blocks]
+    try:
+        for index, (block, inner) in enumerate(zip(blocks, originals)):
+            block.attn2.processor = _RecordingProcessor(inner, index, records, per_head)
+        yield records
+    finally:
+        for block, inner in zip(blocks, originals):
+            block.attn2.processor = inner
