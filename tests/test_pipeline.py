@@ -161,21 +161,20 @@ def test_stop_ends_the_stream_within_a_step(pipe, portrait):
     assert len(asked) == 4
 
 
-def test_reference_latents_are_reused_for_the_same_portrait(pipe, portrait):
+def test_reference_latents_equal_the_encoded_still_clip(pipe, portrait):
+    """x_ref is the repeated portrait encoded (paper); encoding one frame must give the same."""
     from rap.media.image import prepare_portrait
 
-    pipe.__dict__.pop("_reference_cache", None)  # earlier tests animated this portrait too
-    calls = []
-    hook = pipe.vae.encoder.register_forward_pre_hook(lambda *args: calls.append(1))
-    try:
-        image = prepare_portrait(portrait, 64, crop="center")
-        first = pipe.encode_reference(image)
-        again = pipe.encode_reference(image.copy())
-        other = pipe.encode_reference(prepare_portrait(portrait[::-1].copy(), 64, crop="center"))
-    finally:
-        hook.remove()
-    assert torch.equal(first, again) and not torch.equal(first, other)
-    assert len(calls) == 2  # the second request for the same pixels did not run the encoder
+    image = prepare_portrait(portrait, 64, crop="center")
+    x_ref = pipe.encode_reference(image)
+    pixels = pipe.video_processor.preprocess(image, height=64, width=64).unsqueeze(2)
+    clip_frames = 1 + pipe.frames_per_latent * (pipe.config.latent_frames - 1)
+    with torch.no_grad():
+        still_clip = pipe._normalize_latents(pipe.vae.encode(pixels.expand(-1, -1, clip_frames, -1, -1)).latent_dist.mode())
+    assert x_ref.shape == still_clip.shape
+    torch.testing.assert_close(x_ref, still_clip, atol=1e-5, rtol=1e-5)
+    other = pipe.encode_reference(prepare_portrait(portrait[::-1].copy(), 64, crop="center"))
+    assert not torch.allclose(x_ref, other)
 
 
 def test_interleaved_streams_on_one_pipeline_match_separate_runs(pipe, portrait):
