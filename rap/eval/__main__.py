@@ -1,4 +1,4 @@
-"""Command line of the lip-sync meter: `python -m rap.eval {mouth,sync,train-reader,train-audio}`."""
+"""Command line of the lip-sync meter: `python -m rap.eval {mouth,sync,quality,train-reader,train-audio}`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     audio.add_argument("--epochs", type=int, default=25)
     audio.add_argument("--threads", type=int, default=1)
     audio.add_argument("--out", default=None)
+    quality = sub.add_parser("quality", help="lip sync, silence and drift of a trained pipeline on held-out clips")
+    quality.add_argument("--data", required=True, help="held-out shards (python -m rap.synth dataset, another seed)")
+    quality.add_argument("--weights", default=None, help="pipeline folder (default: the bundled model)")
+    quality.add_argument("--clips", type=int, default=8)
+    quality.add_argument("--drift-minutes", type=float, default=5.0)
+    quality.add_argument("--no-baseline", action="store_true", help="skip the motion-frame drift baseline")
+    quality.add_argument("--steps", type=int, default=None)
+    quality.add_argument("--out", default="outputs/quality")
     args = parser.parse_args(argv)
 
     if args.command == "mouth":
@@ -73,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
 
         config = AudioTraining(utterances=args.utterances, epochs=args.epochs, threads=args.threads)
         print(json.dumps(train_audio(config, Path(args.out) if args.out else WEIGHTS)))
+        return 0
+    if args.command == "quality":
+        from rap import RAPPipeline
+        from rap.eval.quality import QualityConfig, evaluate
+
+        pipe = RAPPipeline.load(args.weights)
+        config = QualityConfig(clips=args.clips, drift_minutes=args.drift_minutes, drift_baseline=not args.no_baseline)
+        kwargs = {"num_inference_steps": args.steps} if args.steps else {}
+        report = evaluate(pipe, args.data, config, Path(args.out), **kwargs)
+        print(json.dumps({k: report[k] for k in ("lip_sync", "silence", "drift") if k in report} | {"lip_sync": report["lip_sync"]["summary"]}, indent=1))
         return 0
     return 1
 
