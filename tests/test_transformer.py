@@ -44,6 +44,8 @@ def test_save_load_round_trip(tmp_path):
     model.save_pretrained(tmp_path)
     loaded = RAPTransformer.from_pretrained(tmp_path).eval()
     x, audio, t = torch.randn(1, 16, 2, 4, 4), torch.randn(1, 2, 8, 2, 16), torch.tensor([10.0])
-    with torch.no_grad():
-        assert torch.equal(model(x, t, audio).sample, loaded(x, t, audio).sample)
+    saved, restored = model.state_dict(), loaded.state_dict()
+    assert saved.keys() == restored.keys() and all(torch.equal(saved[k], restored[k]) for k in saved)
+    with torch.no_grad():  # same weights; kernels may sum in another order (seen: 3e-7 apart)
+        torch.testing.assert_close(model(x, t, audio).sample, loaded(x, t, audio).sample, atol=1e-6, rtol=1e-6)
     assert loaded.config.hybrid_weight == 1.0 and loaded.config.hybrid_bias == 0.0
