@@ -34,12 +34,13 @@ def test_loop_learns_checkpoints_and_resumes(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "loss.csv")))
     assert float(rows[-1]["loss"]) < 0.1 * float(rows[0]["loss"])
 
-    config.steps = 80  # resume: continues at step 60, appends to the log
+    config.steps, config.lr = 80, 0.02  # resume with a new lr: continues at step 60, appends to the log
     run_training(torch.nn.Linear(3, 1), _mse, _regression_batches(), config)
     rows = list(csv.DictReader(open(tmp_path / "loss.csv")))
     steps = [int(r["step"]) for r in rows]
     assert steps[-1] == 75 and 60 in steps and steps == sorted(steps)
     assert float(rows[-1]["loss"]) < 0.1  # it did not start over from random weights
+    assert float(rows[0]["lr"]) == 0.05 and float(rows[-1]["lr"]) == 0.02
 
 
 def test_latent_face_mask_groups_frames_like_the_vae():

@@ -65,7 +65,11 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
     if checkpoint.is_dir() and state_file.is_file():
         accelerator.load_state(str(checkpoint))
         start = json.loads(state_file.read_text())["step"]
-        accelerator.print(f"resumed from step {start}")
+        # the learning rate asked for now wins over the checkpoint's (resume with a new lr)
+        getattr(scheduler, "scheduler", scheduler).base_lrs = [config.lr] * len(optimizer.param_groups)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * _lr_lambda(config.warmup_steps)(start)
+        accelerator.print(f"resumed from step {start} at lr {config.lr:g}")
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     log_path = out / "loss.csv"
