@@ -23,7 +23,7 @@ uses to normalise latents.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -144,22 +144,27 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--frames", type=int, default=9)
     parser.add_argument("--crop", type=int, default=64)
-    parser.add_argument("--freeze-encoder-steps", type=int, default=300)
+    parser.add_argument("--freeze-encoder-steps", type=int, default=None, help="default: 300, or 0 with --init")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--save-every", type=int, default=200)
+    parser.add_argument("--init", default=None, help="a VAE folder to start from instead of random weights")
     parser.add_argument("--held-out", default=None, help="clips for the reconstruction report (default: --data)")
     args = parser.parse_args(argv)
 
     config = VAETrainConfig(
-        args.data, args.preset, args.frames, args.crop, args.batch_size, freeze_encoder_steps=args.freeze_encoder_steps
+        args.data, args.preset, args.frames, args.crop, args.batch_size,
+        freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
     )
     preset = get_preset(args.preset)
-    vae = AutoencoderKLLTXVideo(**preset.vae)
+    # --init: continue from trained weights (e.g. models/rap-small/vae) on a machine without checkpoints
+    vae = AutoencoderKLLTXVideo.from_pretrained(args.init) if args.init else AutoencoderKLLTXVideo(**preset.vae)
     dataset = SynthClipDataset(args.data, shuffle=True, with_meta=False)
     loop = LoopConfig(args.out, steps=args.steps, lr=args.lr, save_every=args.save_every, max_minutes=args.max_minutes)
     vae, _ = run_training(vae, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
     vae.eval()
-    mean, std = measure_latent_statistics(vae, random_crops(dataset, config, preset.resolution, seed=1))
+    # statistics of whole frames, as the DiT will see them (crops would over-weight the borders)
+    whole_frames = replace(config, crop=preset.resolution, batch_size=2)
+    mean, std = measure_latent_statistics(vae, random_crops(dataset, whole_frames, preset.resolution, seed=1, crops_per_clip=1))
     vae.latents_mean.copy_(mean)
     vae.latents_std.copy_(std)
     vae.save_pretrained(Path(args.out) / "vae")
