@@ -116,3 +116,24 @@ def test_audio_encoder_targets_follow_the_phoneme_table():
     assert names[labels[0]] == "sil" and names[labels[24]] == "sil"
     assert names[labels[6]] == "PBM"  # 0.13 s
     assert names[labels[15]] == "AA"  # 0.31 s
+
+
+def test_vae_loss_freezes_the_encoder_for_its_first_steps():
+    from diffusers import AutoencoderKLLTXVideo
+
+    from rap.training.train_vae import VAETrainConfig, vae_loss
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
+    )
+    batch = {"video": torch.rand(2, 3, 9, 32, 32) * 2 - 1, "face": torch.rand(2, 1, 9, 32, 32)}
+    loss_fn = vae_loss(VAETrainConfig("unused", freeze_encoder_steps=5))
+    for step, encoder_learns in ((4, False), (5, True)):
+        vae.zero_grad(set_to_none=True)
+        loss, parts = loss_fn(vae, batch, step)
+        loss.backward()
+        assert set(parts) == {"l1", "kl"}
+        assert (vae.encoder.conv_in.conv.weight.grad is not None) == encoder_learns
+        assert vae.decoder.conv_out.conv.weight.grad is not None
