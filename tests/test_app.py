@@ -293,3 +293,11 @@ def test_alpha_plot_follows_equation_7():
     plotted = figure.axes[0].lines[0].get_ydata()
     np.testing.assert_allclose(plotted, hybrid_alphas(6, 0.5, 0.2))
     assert plotted[0] == pytest.approx(0.2) and plotted[-1] == pytest.approx(0.5 * 5 / 6 + 0.2)
+
+
+def test_model_card_status_line(tmp_path):
+    from rap.app.ui import model_card_status
+
+    assert model_card_status(tmp_path) is None and model_card_status("random (untrained)") is None
+    (tmp_path / "MODEL_CARD.md").write_text("# card\n\n**Status:** early preview, blurry.\n\nmore\n")
+    assert model_card_status(tmp_path) == "**Status:** early preview, blurry."

@@ -76,6 +76,14 @@ class PipelineStore:
             return self._pipelines[key]
 
 
+def model_card_status(weights_source) -> str | None:
+    """The `**Status:**` line of the weights folder's MODEL_CARD.md, so an early model says so."""
+    card = Path(str(weights_source)) / "MODEL_CARD.md"
+    if not card.is_file():
+        return None
+    return next((line.strip() for line in card.read_text().splitlines() if line.startswith("**Status:**")), None)
+
+
 _STORES: dict[str, PipelineStore] = {}  # the GPU function receives a key, never the models
 
 
@@ -302,6 +310,8 @@ def build_demo(pipe: RAPPipeline | None = None) -> gr.Blocks:
                 "⚠️ No trained weights are installed, so the model is **untrained** and the video is noise; "
                 "streaming, timing and audio sync are real."
             )
+        elif status := model_card_status(pipe.weights_source):
+            gr.Markdown(f"ℹ️ {status}")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=300):
                 gr.Markdown("### 1 · Portrait")
