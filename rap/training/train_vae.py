@@ -14,8 +14,7 @@ pure error), leaving encoder and decoder at a saddle. The reconstruction loss is
 weighted up (`face_weight`), since lip sync lives in a few pixels of the mouth; a small KL term
 keeps the latent space smooth for diffusion. The decoder reconstructs from the posterior mean, not
 a sample: LTX's encoder predicts one shared log-variance that starts near 0 (sigma ~ 1), so early
-samples are mostly noise, the KL weight is too small to shrink that sigma quickly, and the decoder
-settled on the mean colour of the data set (seen at 64-256 px, lr 1e-4..1e-3, 300-1000 steps). At the end the per-channel latent mean and standard
+samples would be mostly noise, and the KL weight is too small to shrink that sigma quickly. At the end the per-channel latent mean and standard
 deviation are measured and stored in the VAE (`latents_mean`, `latents_std`), which the pipeline
 uses to normalise latents.
 """
@@ -23,6 +22,7 @@ uses to normalise latents.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -125,7 +125,7 @@ def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames:
     report = {"psnr": round(psnr(errors), 2), "face_psnr": round(psnr(face_errors), 2), "clips": clips, "frames": frames}
     if out is not None:
         Image.fromarray(np.concatenate(rows, 0)).save(out / "reconstruction.png")
-        (out / "reconstruction.json").write_text(__import__("json").dumps(report))
+        (out / "reconstruction.json").write_text(json.dumps(report))
     return report
 
 
