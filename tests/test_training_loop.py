@@ -137,3 +137,56 @@ def test_vae_loss_freezes_the_encoder_for_its_first_steps():
         assert set(parts) == {"l1", "kl"}
         assert (vae.encoder.conv_in.conv.weight.grad is not None) == encoder_learns
         assert vae.decoder.conv_out.conv.weight.grad is not None
+
+
+def test_framing_maps_mouth_boxes_into_the_crop_and_masks_them():
+    from rap.training.framing import frame_clip, mouth_mask
+
+    frames = torch.zeros((2, 100, 200, 3), dtype=torch.uint8)
+    boxes = torch.tensor([[0.45, 0.5, 0.55, 0.6]] * 2)  # x 90..110, y 50..60 px
+    clip = {"frames": frames, "face_mask": torch.zeros(2, 32, 32), "mouth_boxes": boxes}
+    framed = frame_clip(clip, 40, box=(100.0, 50.0, 80.0))  # crop x 60..140, y 10..90
+    expected = torch.tensor([30 / 80, 40 / 80, 50 / 80, 50 / 80])
+    assert torch.allclose(framed["mouth_boxes"][0], expected, atol=1e-6)
+    mask = mouth_mask(framed["mouth_boxes"], 40, grow=1.0)  # x 15..25 px, y 20..25 px of 40
+    assert mask.shape == (2, 40, 40)
+    assert mask[0, 22, 20] == 1 and mask[0, 22, 10] == 0 and mask[0, 10, 20] == 0
+    assert int(mask[0].sum()) == 10 * 5
+    assert mouth_mask(framed["mouth_boxes"], 40, grow=2.0)[0].sum() > mask[0].sum()
+
+
+def test_vae_crops_over_the_mouth_hold_it():
+    from rap.training.train_vae import VAETrainConfig, _crop_origin
+
+    boxes = torch.tensor([[0.7, 0.8, 0.8, 0.9]])  # mouth centre at (192, 217) of 256
+    config = VAETrainConfig("unused", crop=64, mouth_crop_probability=1.0)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        y0, x0 = _crop_origin(boxes, 256, config, g)
+        assert 0 <= y0 <= 192 and 0 <= x0 <= 192  # inside the frame
+        assert y0 <= 217 < y0 + 64 and x0 <= 192 < x0 + 64  # and over the mouth
+
+
+def test_vae_loss_weights_the_mouth():
+    from rap.training.train_vae import VAETrainConfig, vae_loss
+
+    class Identity(torch.nn.Module):  # reconstructs with a fixed error in the top-left corner
+        device = torch.device("cpu")
+
+        def encode(self, video):
+            from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+            return type("Out", (), {"latent_dist": DiagonalGaussianDistribution(torch.cat([video, torch.zeros_like(video)], 1))})()
+
+        def decode(self, z):
+            out = z.clone()
+            out[..., :4, :4] += 1.0
+            return type("Out", (), {"sample": out})()
+
+    video = torch.zeros(1, 3, 1, 8, 8)
+    mouth = torch.zeros(1, 1, 1, 8, 8)
+    batch = {"video": video, "face": torch.zeros_like(mouth), "mouth": mouth}
+    plain = vae_loss(VAETrainConfig("unused", mouth_weight=12.0))(Identity(), batch)[1]["l1"]
+    mouth[..., :4, :4] = 1.0  # the error now lies on the mouth
+    weighted = vae_loss(VAETrainConfig("unused", mouth_weight=12.0))(Identity(), batch)[1]["l1"]
+    assert plain == pytest.approx(0.25) and weighted == pytest.approx(13 * 16 / (13 * 16 + 48))

@@ -59,4 +59,21 @@ def frame_clip(clip: dict, resolution: int, box: tuple[float, float, float] | No
     )
     grid = F.affine_grid(theta[None].expand(len(masks), -1, -1), (len(masks), 1, 32, 32), align_corners=False)
     mask = F.grid_sample(masks[:, None], grid, padding_mode="border", align_corners=False)[:, 0]
-    return dict(clip, frames=torch.from_numpy(cropped), face_mask=mask)
+    framed = dict(clip, frames=torch.from_numpy(cropped), face_mask=mask)
+    if "mouth_boxes" in clip:  # image fractions of the source frame -> fractions of the crop
+        boxes = torch.as_tensor(clip["mouth_boxes"], dtype=torch.float32).clone()
+        boxes[:, 0::2] = (boxes[:, 0::2] * width - (cx - side / 2)) / side
+        boxes[:, 1::2] = (boxes[:, 1::2] * height - (cy - side / 2)) / side
+        framed["mouth_boxes"] = boxes
+    return framed
+
+
+def mouth_mask(boxes: torch.Tensor, size: int, grow: float = 1.5) -> torch.Tensor:
+    """(T, size, size) float mask of the mouth boxes (fractions of the frame), grown by `grow`
+    about their centres so the lips' surroundings (chin, philtrum) count too."""
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]).abs() * grow / 2
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    inside_x = (coords[None] - centre[:, :1]).abs() <= half[:, :1]  # (T, size)
+    inside_y = (coords[None] - centre[:, 1:]).abs() <= half[:, 1:]
+    return (inside_y[:, :, None] & inside_x[:, None, :]).float()
