@@ -2,14 +2,14 @@
 # Rebuild the bundled small model from nothing: synthetic data, audio encoder, VAE, latent cache,
 # DiT (Algorithm 1), bundle, and the quality report on held-out clips. Every stage resumes from its
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
-# usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=76] [cache_clips=300]
+# usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=40] [cache_clips=300]
 # On a 2-core CPU: data 10 min, audio encoder 28 min, VAE 30 + 24 min, cache 2 s a clip, DiT as long as given:
-# about 3.2 hours in all with the defaults (quality report included).
+# about 2.6 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 CLIPS=${1:-500}
-DIT_MINUTES=${2:-76}
+DIT_MINUTES=${2:-40}
 CACHE_CLIPS=${3:-300}
 WORK=${RAP_WORK:-.}  # data/ and runs/ go here; keep it outside the checkout to survive a fresh clone
 DATA=$WORK/data/synth384
