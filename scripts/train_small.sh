@@ -4,7 +4,7 @@
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
 # usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=40] [cache_clips=300]
 # On a 2-core CPU: data 10 min, audio encoder 28 min, VAE 30 + 24 min, cache 2 s a clip, DiT as long as given:
-# about 2.6 hours in all with the defaults (quality report included).
+# about 2.5 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
