@@ -55,7 +55,7 @@ def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0
     from rap.training.framing import face_crop_box, frame_clip, mouth_mask
 
     g = torch.Generator().manual_seed(seed)
-    pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+    pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (video, face, mouth)
     while True:
         for clip in dataset:
             frames = clip["frames"]  # (T, H, W, 3) uint8
@@ -142,11 +142,10 @@ def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames:
         errors.append(squared.mean())
         face_errors.append(squared[face].mean())
         mouth_errors.append(squared[mouth_mask(part["mouth_boxes"], resolution) > 0].mean())
-        to_uint8 = lambda v: ((v[0].permute(1, 2, 3, 0) + 1) * 127.5).round().byte().numpy()
-        openings.append((read_mouth(to_uint8(video))["opening"], read_mouth(to_uint8(recon))["opening"]))
+        originals, reconstructions = (((v[0].permute(1, 2, 3, 0) + 1) * 127.5).round().byte().numpy() for v in (video, recon))
+        openings.append((read_mouth(originals)["opening"], read_mouth(reconstructions)["opening"]))
         pick = [0, frames // 2, frames - 1]
-        to_image = lambda v: ((v[0, :, pick].permute(1, 2, 3, 0) + 1) * 127.5).round().byte().numpy()
-        rows.append(np.concatenate([np.concatenate(list(to_image(video)), 1), np.concatenate(list(to_image(recon)), 1)], 0))
+        rows.append(np.concatenate([np.concatenate(list(originals[pick]), 1), np.concatenate(list(reconstructions[pick]), 1)], 0))
     psnr = lambda e: float(10 * torch.log10(4.0 / torch.stack(e).mean()))  # signal range 2 ([-1, 1])
     # does the latent keep the mouth? the lip-sync meter's mouth opening, original against reconstruction
     original, reconstructed = (np.concatenate(o) for o in zip(*openings))
