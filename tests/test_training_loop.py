@@ -128,7 +128,7 @@ def test_vae_loss_freezes_the_encoder_for_its_first_steps():
         latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
         layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
     )
-    batch = {"video": torch.rand(2, 3, 9, 32, 32) * 2 - 1, "face": torch.rand(2, 1, 9, 32, 32)}
+    batch = {"video": torch.rand(2, 3, 9, 32, 32) * 2 - 1, "face": torch.rand(2, 1, 9, 32, 32), "mouth": torch.zeros(2, 1, 9, 32, 32)}
     loss_fn = vae_loss(VAETrainConfig("unused", freeze_encoder_steps=5))
     for step, encoder_learns in ((4, False), (5, True)):
         vae.zero_grad(set_to_none=True)

@@ -101,9 +101,7 @@ def vae_loss(config: VAETrainConfig):
         with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
             posterior = vae.encode(video).latent_dist
         recon = vae.decode(posterior.mode()).sample
-        weight = 1.0 + config.face_weight * batch["face"].to(vae.device)
-        if "mouth" in batch:
-            weight = weight + config.mouth_weight * batch["mouth"].to(vae.device)
+        weight = 1.0 + config.face_weight * batch["face"].to(vae.device) + config.mouth_weight * batch["mouth"].to(vae.device)
         l1 = ((recon - video).abs() * weight).mean() / weight.mean()
         kl = posterior.kl().mean() / video[0].numel()
         return l1 + config.kl_weight * kl, {"l1": l1.detach(), "kl": kl.detach()}
