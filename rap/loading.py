@@ -22,10 +22,24 @@ class WeightsNotFoundError(FileNotFoundError):
     pass
 
 
+def load_vae(path, **kwargs):
+    """A VAE folder of either class the presets use (plain LTX, or reference-guided), by its saved config."""
+    import json
+
+    from diffusers import AutoencoderKLLTXVideo
+
+    from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
+
+    saved = json.loads((Path(path) / "config.json").read_text()).get("_class_name")
+    cls = ReferenceGuidedAutoencoderKLLTXVideo if saved == ReferenceGuidedAutoencoderKLLTXVideo.__name__ else AutoencoderKLLTXVideo
+    return cls.from_pretrained(path, **kwargs)
+
+
 def build_from_preset(cls, name, pretrained_components=False, local_files_only=True, torch_dtype=torch.float32):
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
+    from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
     from rap.models.transformer_rap import RAPTransformer
 
     preset = get_preset(name)
@@ -42,6 +56,8 @@ def build_from_preset(cls, name, pretrained_components=False, local_files_only=T
 
     if pretrained_components and preset.vae_pretrained:
         vae = pretrained(AutoencoderKLLTXVideo.from_pretrained, preset.vae_pretrained, subfolder="vae")
+    elif preset.reference_guided_vae:
+        vae = ReferenceGuidedAutoencoderKLLTXVideo(**preset.vae)
     else:
         vae = AutoencoderKLLTXVideo(**preset.vae)
     if pretrained_components and preset.audio_encoder_pretrained:

@@ -25,6 +25,8 @@ class RAPPreset:
     audio_encoder: dict[str, Any]  # transformers.Wav2Vec2Config kwargs (random init) ...
     audio_layers: tuple[int, ...]  # which Wav2Vec2 hidden states form the N audio tokens per frame
     # ... or a pretrained checkpoint, loaded when available
+    # the small preset's choice (seed 002's reference-guided VAE; `rap.models.autoencoder_reference`)
+    reference_guided_vae: bool = False
     vae_pretrained: str | None = None
     audio_encoder_pretrained: str | None = None
     wan_pretrained: str | None = None

@@ -190,3 +190,69 @@ def test_vae_loss_weights_the_mouth():
     mouth[..., :4, :4] = 1.0  # the error now lies on the mouth
     weighted = vae_loss(VAETrainConfig("unused", mouth_weight=12.0))(Identity(), batch)[1]["l1"]
     assert plain == pytest.approx(0.25) and weighted == pytest.approx(13 * 16 / (13 * 16 + 48))
+
+
+def test_control_probe_reads_each_frame_from_its_latent_frame_and_slot():
+    """Latent j > 0 holds frames 8j-7 .. 8j in its 8 slots; latent 0 (the static frame) holds frame 0."""
+    from rap.training.control_probe import LatentControlProbe
+
+    probe = LatentControlProbe(latent_channels=2, frames_per_latent=8, num_controls=2)
+    with torch.no_grad():
+        probe.head.weight.zero_()
+        probe.head.weight[:, 0] = 1.0  # every output reads channel 0, which holds the latent frame index
+        slot, control = torch.arange(8).repeat_interleave(2), torch.arange(2).repeat(8)
+        probe.head.bias.copy_(10.0 * slot + 1000.0 * control)
+    latents = torch.zeros(1, 2, 3, 2, 2)
+    latents[:, 0] = torch.arange(3.0).view(1, 3, 1, 1)
+    out = probe(latents, torch.zeros(1, 2))  # (1, 17, 2): frames 0..16
+    assert out.shape == (1, 17, 2)
+    for t in range(17):
+        j, s = (0, 7) if t == 0 else ((t + 7) // 8, (t - 1) % 8)
+        assert out[0, t].tolist() == pytest.approx([j + 10 * s, j + 10 * s + 1000])
+
+
+def test_vae_loss_trains_the_control_probe_only_where_the_mouth_is_in_the_crop():
+    from diffusers import AutoencoderKLLTXVideo
+
+    from rap.training.control_probe import LatentControlProbe
+    from rap.training.train_vae import VAETrainConfig, VAEWithControlProbe, vae_loss
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
+    )
+    model = VAEWithControlProbe(vae, LatentControlProbe(8, vae.temporal_compression_ratio))
+    batch = {
+        "video": torch.rand(2, 3, 9, 32, 32) * 2 - 1, "face": torch.zeros(2, 1, 9, 32, 32), "mouth": torch.zeros(2, 1, 9, 32, 32),
+        "controls": torch.rand(2, 9, 5), "mouth_centre": torch.zeros(2, 2), "mouth_in_crop": torch.tensor([True, False]),
+    }
+    loss_fn = vae_loss(VAETrainConfig("unused", freeze_encoder_steps=0, control_weight=1.0))
+    loss, parts = loss_fn(model, batch, 0)
+    loss.backward()
+    assert set(parts) == {"l1", "kl", "controls"}
+    assert model.control_probe.head.weight.grad.abs().sum() > 0 and vae.encoder.conv_in.conv.weight.grad is not None
+    # the second sample's mouth is outside its crop: its controls must not count
+    batch["controls"][1] += 100.0
+    assert loss_fn(model, batch, 0)[1]["controls"] == pytest.approx(float(parts["controls"]), rel=1e-5)
+
+
+def test_vae_crops_read_the_same_from_framed_clips_as_from_video(tmp_path):
+    """Framing once to disk (`framed_clips`) is only a cache: the crops, masks, references and
+    labels of a batch are those framed on the fly."""
+    from rap.synth.dataset import DatasetConfig, SynthClipDataset, write_dataset
+    from rap.training.framed_clips import FramedClips, write_framed_clips
+    from rap.training.train_vae import BATCH_KEYS, VAETrainConfig, random_crops
+
+    write_dataset(DatasetConfig(str(tmp_path / "synth"), clips=2, seed=3, size=64, frames=20, shard_size=2))
+    videos = SynthClipDataset(tmp_path / "synth", with_meta=False)
+    assert write_framed_clips(videos, tmp_path / "framed", resolution=48) == 2
+    config = VAETrainConfig("unused", crop=32, batch_size=3, frames=9)
+    on_the_fly = next(random_crops(videos, config, 48, crops_per_clip=2))
+    cached = next(random_crops(FramedClips(tmp_path / "framed"), config, 48, crops_per_clip=2))
+    assert tuple(on_the_fly) == BATCH_KEYS
+    assert on_the_fly["video"].shape == (3, 3, 9, 32, 32) and on_the_fly["reference"].shape == (3, 3, 32, 32)
+    assert on_the_fly["controls"].shape == (3, 9, 5) and on_the_fly["mouth"].shape == (3, 1, 9, 32, 32)
+    for key in BATCH_KEYS:
+        atol = 1e-3 if key == "face" else 0  # the cache keeps the face mask in fp16
+        torch.testing.assert_close(cached[key].float(), on_the_fly[key].float(), atol=atol, rtol=0, msg=key)

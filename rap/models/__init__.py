@@ -1,6 +1,14 @@
-"""Networks: the RAP transformer and its hybrid audio attention."""
+"""Networks: the RAP transformer, its hybrid audio attention, and the reference-guided VAE."""
 
+from rap.models.autoencoder_reference import ReferenceFeatures, ReferenceGuidedAutoencoderKLLTXVideo
 from rap.models.hybrid_attention import HybridAudioAttnProcessor, hybrid_alpha, hybrid_alphas
 from rap.models.transformer_rap import RAPTransformer
 
-__all__ = ["RAPTransformer", "HybridAudioAttnProcessor", "hybrid_alpha", "hybrid_alphas"]
+__all__ = [
+    "RAPTransformer",
+    "HybridAudioAttnProcessor",
+    "hybrid_alpha",
+    "hybrid_alphas",
+    "ReferenceGuidedAutoencoderKLLTXVideo",
+    "ReferenceFeatures",
+]

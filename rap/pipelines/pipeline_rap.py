@@ -22,6 +22,7 @@ from diffusers.video_processor import VideoProcessor
 
 from rap.media.audio import SAMPLE_RATE, AudioError, load_audio
 from rap.media.image import prepare_portrait
+from rap.models.autoencoder_reference import ReferenceFeatures, ReferenceGuidedAutoencoderKLLTXVideo
 from rap.models.transformer_rap import RAPTransformer
 from rap.pipelines.audio_features import AudioFeatureWindows, null_audio_features
 from rap.pipelines.long_video import ClipPlan, make_strategy
@@ -51,7 +52,7 @@ class RAPPipelineOutput(BaseOutput):
 
 
 class RAPPipeline(DiffusionPipeline):
-    """Components: `vae` (LTX-Video VAE), `transformer` (RAPTransformer), `audio_encoder`
+    """Components: `vae` (LTX-Video VAE, or its reference-guided form), `transformer` (RAPTransformer), `audio_encoder`
     (transformers Wav2Vec2Model), `scheduler` (FlowMatchEulerDiscreteScheduler)."""
 
     model_cpu_offload_seq = "audio_encoder->transformer->vae"
@@ -105,6 +106,15 @@ class RAPPipeline(DiffusionPipeline):
         std = self.vae.latents_std.view(1, -1, 1, 1, 1).to(latents)
         return latents * std / self.vae.config.scaling_factor + mean
 
+    def _portrait_pixels(self, portrait) -> torch.Tensor:
+        """(1, 3, 1, H, W) in [-1, 1], on the VAE's device and dtype."""
+        pixels = self.video_processor.preprocess(portrait, height=self.config.resolution, width=self.config.resolution)
+        return pixels.to(self._execution_device, self.vae.dtype).unsqueeze(2)
+
+    @property
+    def reference_guided_decoder(self) -> bool:
+        return isinstance(self.vae, ReferenceGuidedAutoencoderKLLTXVideo)
+
     @torch.no_grad()
     def encode_reference(self, portrait) -> torch.Tensor:
         """x_ref: the portrait repeated over a clip's frames and encoded (paper, 'RAP' section).
@@ -113,14 +123,25 @@ class RAPPipeline(DiffusionPipeline):
         latent at every position: one frame is encoded and repeated over the clip's latent frames,
         81x less work than encoding the repeated clip (identical to 2e-6 on random weights).
         """
-        pixels = self.video_processor.preprocess(portrait, height=self.config.resolution, width=self.config.resolution)
-        frame = pixels.to(self._execution_device, self.vae.dtype).unsqueeze(2)  # (1, 3, 1, H, W)
-        latent = self._normalize_latents(self.vae.encode(frame).latent_dist.mode())
+        latent = self._normalize_latents(self.vae.encode(self._portrait_pixels(portrait)).latent_dist.mode())
         return latent.expand(-1, -1, self.config.latent_frames, -1, -1)
 
     @torch.no_grad()
-    def decode_latents(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:
-        """Latents -> uint8 frames (T, H, W, 3); LTX-0.9.1-style decoders get their timestep and noise."""
+    def encode_decoder_reference(self, portrait) -> ReferenceFeatures | None:
+        """What a reference-guided VAE's decoder takes from the portrait, once per stream (None for
+        a plain LTX VAE, which decodes from latents alone)."""
+        if not self.reference_guided_decoder:
+            return None
+        return self.vae.encode_reference(self._portrait_pixels(portrait))
+
+    @torch.no_grad()
+    def decode_latents(
+        self, latents: torch.Tensor, generator: torch.Generator | None = None, reference: ReferenceFeatures | None = None
+    ) -> np.ndarray:
+        """Latents -> uint8 frames (T, H, W, 3); LTX-0.9.1-style decoders get their timestep and noise,
+        a reference-guided decoder its `encode_decoder_reference` output."""
+        if self.reference_guided_decoder and reference is None:
+            raise ValueError("this pipeline's VAE is reference-guided: pass reference=pipe.encode_decoder_reference(portrait)")
         latents = self._denormalize_latents(latents).to(self.vae.dtype)
         timestep = None
         if self.vae.config.timestep_conditioning:
@@ -128,7 +149,8 @@ class RAPPipeline(DiffusionPipeline):
             scale = self.config.decode_noise_scale
             latents = (1 - scale) * latents + scale * noise
             timestep = torch.full((latents.shape[0],), self.config.decode_timestep, device=latents.device, dtype=latents.dtype)
-        video = self.vae.decode(latents, timestep, return_dict=False)[0]
+        guidance = {} if reference is None else {"reference": reference}
+        video = self.vae.decode(latents, timestep, return_dict=False, **guidance)[0]
         frames = self.video_processor.postprocess_video(video.float(), output_type="np")[0]
         return (frames * 255.0).round().astype(np.uint8)
 
@@ -194,9 +216,10 @@ class RAPPipeline(DiffusionPipeline):
         plan = ClipPlan(total_frames, self.config.latent_frames, self.frames_per_latent, overlap)
         strategy = make_strategy(long_video, overlap)
 
-        # 3. Reference latent x_ref
+        # 3. Reference latent x_ref (and, for a reference-guided VAE, the decoder's reference features)
         portrait = prepare_portrait(image, self.config.resolution, crop=crop)
         ref_latents = self.encode_reference(portrait)
+        decoder_reference = self.encode_decoder_reference(portrait)
 
         # 4. Audio features, noise generator and timesteps
         audio_windows = AudioFeatureWindows(
@@ -234,7 +257,7 @@ class RAPPipeline(DiffusionPipeline):
             if stop is not None and stop():
                 return
 
-            frames = self.decode_latents(latents, generator)[span.keep_from : span.keep_to]
+            frames = self.decode_latents(latents, generator, decoder_reference)[span.keep_from : span.keep_to]
             clip_audio = waveform[span.global_start * samples_per_frame : span.global_end * samples_per_frame]
             finished = time.perf_counter()
             yield RAPClip(

@@ -13,14 +13,14 @@ import torch
 
 def assemble_pipeline(preset: str = "rap-small", vae=None, audio_encoder=None, transformer=None):
     """A preset's pipeline with any of its parts replaced by trained folders."""
-    from diffusers import AutoencoderKLLTXVideo
     from transformers import Wav2Vec2Model
 
     from rap import RAPPipeline, RAPTransformer
+    from rap.loading import load_vae
 
     pipe = RAPPipeline.from_preset(preset)
     if vae is not None:
-        pipe.vae = AutoencoderKLLTXVideo.from_pretrained(vae).eval()
+        pipe.vae = load_vae(vae).eval()
     if audio_encoder is not None:
         pipe.audio_encoder = Wav2Vec2Model.from_pretrained(audio_encoder).eval()
     if transformer is not None:

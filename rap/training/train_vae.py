@@ -28,9 +28,12 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from rap.training.control_probe import LatentControlProbe, control_loss
 from rap.training.loop import LoopConfig, run_training
 
 
@@ -45,41 +48,60 @@ class VAETrainConfig:
     mouth_weight: float = 12.0
     mouth_crop_probability: float = 0.5  # crops placed over the mouth (a random crop rarely holds it)
     kl_weight: float = 1e-6
+    control_weight: float = 1.0  # the latent control probe's MSE (`control_probe`); 0 turns it off
     freeze_encoder_steps: int = 300
+
+
+# reference: (B, 3, S, S), one frame of the same clip; controls (B, T, 5): the world's mouth and
+# eyelid labels (`control_probe.CONTROL_KEYS`); mouth_centre (B, 2) in the crop; mouth_in_crop (B,)
+BATCH_KEYS = ("video", "face", "mouth", "reference", "controls", "mouth_centre", "mouth_in_crop")
 
 
 def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0, crops_per_clip: int = 4):
     """Endless batches of frames in [-1, 1] (B, 3, T, S, S) with face and mouth masks (B, 1, T, S, S),
-    from clips framed as inference frames portraits (`rap.training.framing`). Several crops come
-    from every decoded clip, since decoding and framing cost more than a training step."""
-    from rap.training.framing import face_crop_box, frame_clip, mouth_mask
+    a reference frame (B, 3, S, S) and the control probe's labels, from clips framed as inference
+    frames portraits (`rap.training.framing`): `SynthClipDataset` clips are framed here, once per
+    clip; `FramedClips` come framed. Several crops come from every clip, since reading a clip
+    costs more than a training step."""
+    from rap.training.framing import frame_clip, mouth_mask
 
     g = torch.Generator().manual_seed(seed)
-    pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (video, face, mouth)
+    pending: list[tuple] = []  # one entry per crop, in BATCH_KEYS order
     while True:
         for clip in dataset:
-            frames = clip["frames"]  # (T, H, W, 3) uint8
-            box = face_crop_box(frames[0].numpy(), clip["face_mask"][0].numpy())
+            if not clip.get("framed"):
+                clip = clip | frame_clip({k: clip[k] for k in ("frames", "face_mask", "mouth_boxes")}, resolution)
+            frames = clip["frames"]  # (T, R, R, 3) uint8: a tensor, or a memory-mapped array
+            # masks at full resolution once per clip; every crop slices them
+            face_masks = F.interpolate(clip["face_mask"][:, None].float(), size=(resolution, resolution), mode="bilinear")
+            mouth_masks = mouth_mask(clip["mouth_boxes"], resolution)[:, None]
             for _ in range(crops_per_clip):
                 t0 = int(torch.randint(0, frames.shape[0] - config.frames + 1, (1,), generator=g))
-                part = {k: clip[k][t0 : t0 + config.frames] for k in ("frames", "face_mask", "mouth_boxes")}
-                part = frame_clip(part, resolution, box=box)
-                y0, x0 = _crop_origin(part["mouth_boxes"], resolution, config, g)
-                crop = (slice(None), slice(None), slice(y0, y0 + config.crop), slice(x0, x0 + config.crop))
-                face = F.interpolate(part["face_mask"][:, None], size=(resolution, resolution), mode="bilinear")
-                mouth = mouth_mask(part["mouth_boxes"], resolution)[:, None]
+                # the reference: another moment of the same clip, cropped alike, so a reference-guided
+                # decoder learns to take appearance from it but not the mouth
+                t_ref = int(torch.randint(0, frames.shape[0], (1,), generator=g))
+                window = slice(t0, t0 + config.frames)
+                boxes = clip["mouth_boxes"][window]
+                y0, x0 = _crop_origin(boxes, resolution, config, g)
+                rows, cols = slice(y0, y0 + config.crop), slice(x0, x0 + config.crop)
+                pixels = torch.as_tensor(np.ascontiguousarray(frames[list(range(t0, t0 + config.frames)) + [t_ref], rows, cols]))
+                video = pixels.permute(3, 0, 1, 2).float() / 127.5 - 1.0
+                face, mouth = face_masks[window, :, rows, cols], mouth_masks[window, :, rows, cols]
+                # the mouth's mean centre in the crop, as grid_sample coordinates, for the control probe
+                centre = ((boxes[:, :2] + boxes[:, 2:]) / 2).mean(0) * resolution
+                centre = 2 * (centre - torch.tensor([x0, y0])) / config.crop - 1
+                controls = torch.cat([clip["mouth"][window].float(), clip["blink"][window].float()[:, None]], 1)
                 pending.append(
                     (
-                        part["frames"].permute(3, 0, 1, 2)[crop].float() / 127.5 - 1.0,
-                        face.permute(1, 0, 2, 3)[crop],
-                        mouth.permute(1, 0, 2, 3)[crop],
+                        video[:, :-1], face.transpose(0, 1), mouth.transpose(0, 1), video[:, -1],
+                        controls, centre, bool((centre.abs() < 1).all()),
                     )
                 )
             while len(pending) >= config.batch_size * crops_per_clip:  # mix crops of several clips
                 order = torch.randperm(len(pending), generator=g)[: config.batch_size].tolist()
                 chosen = [pending[i] for i in order]
                 pending = [p for i, p in enumerate(pending) if i not in order]
-                yield {key: torch.stack([c[i] for c in chosen]) for i, key in enumerate(("video", "face", "mouth"))}
+                yield {key: torch.stack([torch.as_tensor(c[i]) for c in chosen]) for i, key in enumerate(BATCH_KEYS)}
 
 
 def _crop_origin(mouth_boxes: torch.Tensor, resolution: int, config: VAETrainConfig, g: torch.Generator) -> tuple[int, int]:
@@ -95,16 +117,39 @@ def _crop_origin(mouth_boxes: torch.Tensor, resolution: int, config: VAETrainCon
     return tuple(int(torch.randint(0, room + 1, (1,), generator=g)) for _ in range(2))
 
 
+def decode(vae, latents: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """A reference-guided VAE decodes with the reference frame, a plain LTX VAE without."""
+    from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
+
+    if isinstance(vae, ReferenceGuidedAutoencoderKLLTXVideo):
+        return vae.decode(latents, reference=reference).sample
+    return vae.decode(latents).sample
+
+
+class VAEWithControlProbe(nn.Module):
+    """What the loop trains when the control probe is on; only `vae` is saved."""
+
+    def __init__(self, vae, probe: LatentControlProbe):
+        super().__init__()
+        self.vae, self.control_probe = vae, probe
+
+
 def vae_loss(config: VAETrainConfig):
-    def loss_fn(vae, batch, step: int = 0):
+    def loss_fn(model, batch, step: int = 0):
+        vae, probe = (model.vae, model.control_probe) if isinstance(model, VAEWithControlProbe) else (model, None)
         video = batch["video"].to(vae.device)
         with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
             posterior = vae.encode(video).latent_dist
-        recon = vae.decode(posterior.mode()).sample
+        latents = posterior.mode()
+        recon = decode(vae, latents, batch["reference"].to(vae.device)) if "reference" in batch else vae.decode(latents).sample
         weight = 1.0 + config.face_weight * batch["face"].to(vae.device) + config.mouth_weight * batch["mouth"].to(vae.device)
         l1 = ((recon - video).abs() * weight).mean() / weight.mean()
         kl = posterior.kl().mean() / video[0].numel()
-        return l1 + config.kl_weight * kl, {"l1": l1.detach(), "kl": kl.detach()}
+        loss, parts = l1 + config.kl_weight * kl, {"l1": l1.detach(), "kl": kl.detach()}
+        if probe is not None:
+            controls = control_loss(probe, latents, batch["mouth_centre"], batch["controls"], batch["mouth_in_crop"])
+            loss, parts["controls"] = loss + config.control_weight * controls, controls.detach()
+        return loss, parts
 
     return loss_fn
 
@@ -132,9 +177,13 @@ def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames:
     vae.eval()
     errors, face_errors, mouth_errors, rows, openings = [], [], [], [], []
     for _, clip in zip(range(clips), dataset):
-        part = frame_clip({k: clip[k][:frames] for k in ("frames", "face_mask", "mouth_boxes")}, resolution)
+        # the clip's last frame stands in for the portrait (a moment outside the reconstructed window)
+        picks = list(range(frames)) + [len(clip["frames"]) - 1]
+        part = frame_clip({k: clip[k][picks] for k in ("frames", "face_mask", "mouth_boxes")}, resolution)
+        part = {k: part[k][:frames] for k in ("frames", "face_mask", "mouth_boxes")} | {"reference": part["frames"][-1]}
         video = part["frames"].permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
-        recon = vae.decode(vae.encode(video).latent_dist.mode()).sample.clamp(-1, 1)
+        reference = part["reference"].permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        recon = decode(vae, vae.encode(video).latent_dist.mode(), reference).clamp(-1, 1)
         squared = (recon - video).pow(2).mean(1)[0]  # (T, H, W)
         face = F.interpolate(part["face_mask"][:, None], size=squared.shape[-2:], mode="bilinear")[:, 0] > 0.5
         errors.append(squared.mean())
@@ -157,11 +206,29 @@ def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames:
     return report
 
 
-def main(argv=None) -> int:
+def initial_vae(init: str | None, preset, reference_guided: bool | None):
+    """The VAE to train: `init`'s weights (a plain LTX VAE is wrapped when guidance is asked for) or
+    the preset's config at random."""
     from diffusers import AutoencoderKLLTXVideo
 
+    from rap.loading import load_vae
+    from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
+
+    if init is None:
+        guided = preset.reference_guided_vae if reference_guided is None else reference_guided
+        return (ReferenceGuidedAutoencoderKLLTXVideo if guided else AutoencoderKLLTXVideo)(**preset.vae)
+    vae = load_vae(init)
+    if isinstance(vae, ReferenceGuidedAutoencoderKLLTXVideo):
+        if reference_guided is False:
+            raise ValueError(f"{init} holds a reference-guided VAE; --no-reference-guided cannot drop the guidance")
+        return vae
+    return ReferenceGuidedAutoencoderKLLTXVideo.from_unguided(vae) if reference_guided else vae
+
+
+def main(argv=None) -> int:
     from rap.presets import get_preset
     from rap.synth.dataset import SynthClipDataset
+    from rap.training.framed_clips import FramedClips
 
     parser = argparse.ArgumentParser(prog="python -m rap.training.train_vae", description=__doc__)
     parser.add_argument("--data", required=True)
@@ -173,23 +240,36 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=9)
     parser.add_argument("--crop", type=int, default=64)
     parser.add_argument("--mouth-weight", type=float, default=VAETrainConfig.mouth_weight)
+    parser.add_argument("--control-weight", type=float, default=VAETrainConfig.control_weight)
     parser.add_argument("--freeze-encoder-steps", type=int, default=None, help="default: 300, or 0 with --init")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--save-every", type=int, default=200)
     parser.add_argument("--init", default=None, help="a VAE folder to start from instead of random weights")
+    parser.add_argument(
+        "--reference-guided", action=argparse.BooleanOptionalAction, default=None,
+        help="decoder guided by a reference frame (default: the preset's choice, or --init's class)",
+    )
     parser.add_argument("--held-out", default=None, help="clips for the reconstruction report (default: --data)")
     args = parser.parse_args(argv)
 
     config = VAETrainConfig(
         args.data, args.preset, args.frames, args.crop, args.batch_size, mouth_weight=args.mouth_weight,
+        control_weight=args.control_weight,
         freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
     )
     preset = get_preset(args.preset)
     # --init: continue from trained weights (e.g. models/rap-small/vae) on a machine without checkpoints
-    vae = AutoencoderKLLTXVideo.from_pretrained(args.init) if args.init else AutoencoderKLLTXVideo(**preset.vae)
-    dataset = SynthClipDataset(args.data, shuffle=True, with_meta=False)
+    vae = initial_vae(args.init, preset, args.reference_guided)
+    # --data: the synthetic shards, framed on the fly; or a folder from `python -m rap.training.framed_clips`
+    framed = Path(args.data, "clip-00000.npz").is_file()
+    if framed and not args.held_out:
+        parser.error("--held-out (synthetic shards) is needed when --data holds framed clips")
+    dataset = FramedClips(args.data, shuffle=True) if framed else SynthClipDataset(args.data, shuffle=True, with_meta=False)
     loop = LoopConfig(args.out, steps=args.steps, lr=args.lr, save_every=args.save_every, max_minutes=args.max_minutes)
-    vae, _ = run_training(vae, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
+    model = vae
+    if config.control_weight > 0:
+        model = VAEWithControlProbe(vae, LatentControlProbe(vae.config.latent_channels, vae.temporal_compression_ratio))
+    run_training(model, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
     vae.eval()
     # statistics of whole frames, as the DiT will see them (crops would over-weight the borders)
     whole_frames = replace(config, crop=preset.resolution, batch_size=2)
@@ -198,7 +278,7 @@ def main(argv=None) -> int:
     vae.latents_std.copy_(std)
     vae.save_pretrained(Path(args.out) / "vae")
     print(f"saved {Path(args.out) / 'vae'}; latent std range {std.min():.3f}..{std.max():.3f}")
-    held_out = SynthClipDataset(args.held_out or args.data, with_meta=False)
+    held_out = SynthClipDataset(args.held_out, with_meta=False) if args.held_out else dataset
     print("reconstruction", reconstruction_report(vae, held_out, preset.resolution, out=Path(args.out)))
     return 0
 
