@@ -110,3 +110,13 @@ def test_guided_pipeline_streams_and_asks_for_the_reference(portrait, tmp_path):
     pipe.save_pretrained(tmp_path)
     reloaded = RAPPipeline.from_pretrained(tmp_path)
     assert isinstance(reloaded.vae, ReferenceGuidedAutoencoderKLLTXVideo)
+
+
+def test_only_the_finest_levels_are_guided_by_default():
+    """Small training crops leave the coarse levels mostly padding, so by default only the two
+    finest decoder levels take reference features; a bad count is refused."""
+    guided = ReferenceGuidedAutoencoderKLLTXVideo(**TINY)
+    levels = guided.encode_reference(torch.zeros(1, 3, 32, 32)).levels
+    assert [tuple(f.shape[-3:]) for f in levels] == [(8, 8, 8), (4, 16, 16)]  # the last two up blocks
+    with pytest.raises(ValueError, match="reference_levels"):
+        ReferenceGuidedAutoencoderKLLTXVideo(**TINY, reference_levels=5)

@@ -3,6 +3,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -256,3 +257,13 @@ def test_vae_crops_read_the_same_from_framed_clips_as_from_video(tmp_path):
     for key in BATCH_KEYS:
         atol = 1e-3 if key == "face" else 0  # the cache keeps the face mask in fp16
         torch.testing.assert_close(cached[key].float(), on_the_fly[key].float(), atol=atol, rtol=0, msg=key)
+
+
+def test_ridge_probe_scores_a_linear_code_high_and_noise_near_zero():
+    from rap.training.control_probe import ridge_r2
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 20))
+    targets = features[:, :3] @ rng.normal(size=(3, 8)) + 0.1 * rng.normal(size=(300, 8))
+    assert ridge_r2(features, targets) > 0.95
+    assert ridge_r2(rng.normal(size=(300, 20)), targets) < 0.05

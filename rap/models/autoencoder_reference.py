@@ -26,6 +26,7 @@ from diffusers import AutoencoderKLLTXVideo
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.autoencoders.vae import DecoderOutput
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  pipelines find a custom component's loader here
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 
 
@@ -137,7 +138,9 @@ class ReferenceGuidedAutoencoderKLLTXVideo(AutoencoderKLLTXVideo):
         config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
         guided = cls(**config, **kwargs)
         missing, unexpected = guided.load_state_dict(vae.state_dict(), strict=False)
-        assert not unexpected and all(k.startswith(("reference_encoder.", "reference_gate.")) for k in missing)
+        foreign = list(unexpected) + [k for k in missing if not k.startswith(("reference_encoder.", "reference_gate."))]
+        if foreign:
+            raise ValueError(f"the VAE's weights do not fit this configuration: {foreign[:5]}")
         return guided
 
     def encode_reference(self, pixels: torch.Tensor) -> ReferenceFeatures:
@@ -146,6 +149,7 @@ class ReferenceGuidedAutoencoderKLLTXVideo(AutoencoderKLLTXVideo):
             pixels = pixels[:, :, 0]
         return ReferenceFeatures(self.reference_encoder(pixels), pixels)
 
+    @apply_forward_hook  # like the parent's: model offloading moves the VAE to its device here
     def decode(self, z, temb=None, return_dict: bool = True, reference=None):
         if reference is None:
             raise ValueError("this VAE is reference-guided: pass reference= (pixels or encode_reference's output)")

@@ -52,8 +52,9 @@ class RAPPipelineOutput(BaseOutput):
 
 
 class RAPPipeline(DiffusionPipeline):
-    """Components: `vae` (LTX-Video VAE, or its reference-guided form), `transformer` (RAPTransformer), `audio_encoder`
-    (transformers Wav2Vec2Model), `scheduler` (FlowMatchEulerDiscreteScheduler)."""
+    """Components: `vae` (LTX-Video VAE, or its reference-guided form), `transformer`
+    (RAPTransformer), `audio_encoder` (transformers Wav2Vec2Model), `scheduler`
+    (FlowMatchEulerDiscreteScheduler)."""
 
     model_cpu_offload_seq = "audio_encoder->transformer->vae"
 

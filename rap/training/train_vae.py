@@ -1,6 +1,9 @@
-"""Train the small preset's video VAE (diffusers `AutoencoderKLLTXVideo`, small config).
+"""Train the small preset's video VAE (diffusers `AutoencoderKLLTXVideo`, small config, or its
+reference-guided form, `rap.models.autoencoder_reference`).
 
-`python -m rap.training.train_vae --data data/synth --out runs/vae`
+`python -m rap.training.train_vae --data data/synth --held-out data/heldout --out runs/vae`
+(`--data` may also be a folder of framed clips from `python -m rap.training.framed_clips`, which
+makes a step about twice as fast on the 2-core CPU: reading crops instead of decoding video.)
 
 Trained on random crops of the synthetic clips: 1 + 8k frames (the causal VAE's static frame plus
 k groups of 8) and a square spatial crop (the network is convolutional, so small crops teach the
@@ -10,15 +13,20 @@ batch and the decoder settled on the mean colour, at 16 it reads the latent with
 the first `freeze_encoder_steps` the encoder stays at its random initialisation (random features
 still describe the picture), so the decoder learns to read a latent that cannot collapse; without
 this the first updates shrink the latent's spread five-fold (the decoder's random response to it is
-pure error), leaving encoder and decoder at a saddle. The reconstruction loss is L1 with the face region
-weighted up (`face_weight`) and the mouth far more (`mouth_weight`, half the crops placed over it):
-lip sync lives in a few pixels of the mouth, and a VAE that blurs them away leaves the DiT no lip
-shape to learn (the first bundled VAE lost the mouth while keeping the head); a small KL term
-keeps the latent space smooth for diffusion. The decoder reconstructs from the posterior mean, not
-a sample: LTX's encoder predicts one shared log-variance that starts near 0 (sigma ~ 1), so early
-samples would be mostly noise, and the KL weight is too small to shrink that sigma quickly. At the end the per-channel latent mean and standard
-deviation are measured and stored in the VAE (`latents_mean`, `latents_std`), which the pipeline
-uses to normalise latents.
+pure error), leaving encoder and decoder at a saddle.
+
+The loss:
+- L1 reconstruction with the face region weighted up (`face_weight`) and the mouth far more
+  (`mouth_weight`, half the crops placed over it): lip sync lives in a few pixels of the mouth;
+- the latent control probe (`control_weight`, `rap.training.control_probe`): reconstruction alone
+  left the mouth out of the latent entirely, and a DiT cannot learn lip sync from such latents;
+- a small KL term, which keeps the latent space smooth for diffusion.
+The decoder reconstructs from the posterior mean, not a sample: LTX's encoder predicts one shared
+log-variance that starts near 0 (sigma ~ 1), so early samples would be mostly noise, and the KL
+weight is too small to shrink that sigma quickly. Every crop comes with a reference frame (another
+moment of the same clip) for a reference-guided decoder. At the end the per-channel latent mean
+and standard deviation are measured and stored in the VAE (`latents_mean`, `latents_std`), which
+the pipeline uses to normalise latents.
 """
 
 from __future__ import annotations
