@@ -20,12 +20,13 @@ LAST_SHARD=$(printf "%s/shard-%05d.tar" "$DATA" $(( SHARDS - 1 )))
 [ -f "$HELD_OUT/shard-00000.tar" ] || python -m rap.synth dataset --out "$HELD_OUT" --clips 24 --seed 777000 --size 384 --frames 121 --shard-size 24
 [ -d "$WORK/runs/audio/audio_encoder" ] || python -m rap.training.train_audio --data "$DATA" --out "$WORK/runs/audio" --steps 3000 --max-minutes 28
 # VAE: batches of 16 crops of 64 px until it reads its latent, then batches of 4 crops of 128 px. The
-# mouth weighting (train_vae --mouth-weight, default 12) came after the bundled VAE, which had none.
+# mouth weighting (train_vae --mouth-weight, default 12) and the latent control probe (--control-weight,
+# default 10) came after the bundled VAE, which had neither.
 [ -d "$WORK/runs/vae/vae" ] || python -m rap.training.train_vae --data "$DATA" --held-out "$HELD_OUT" --out "$WORK/runs/vae" --steps 6000 --max-minutes 30
 [ -f "$WORK/runs/vae/phase2.done" ] || { python -m rap.training.train_vae --data "$DATA" --held-out "$HELD_OUT" --out "$WORK/runs/vae" --steps 6000 --max-minutes 24 --crop 128 --batch-size 4 --lr 2e-4 && touch "$WORK/runs/vae/phase2.done"; }
 # The VAE's successor (not bundled yet, README "Training"): frame the clips once to disk
 # (python -m rap.training.framed_clips --data "$DATA" --out "$WORK/data/framed256"), then continue
-# the VAE with the latent control probe: train_vae --data "$WORK/data/framed256" --init "$WORK/runs/vae/vae" --control-weight 10.
+# the VAE with the latent control probe: train_vae --data "$WORK/data/framed256" --init "$WORK/runs/vae/vae".
 [ -f "$WORK/data/latents/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vae/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents" --limit "$CACHE_CLIPS"
 [ -d "$WORK/runs/dit/transformer" ] || python -m rap.training.train_dit --cache "$WORK/data/latents" --out "$WORK/runs/dit" --steps 100000 --max-minutes "$DIT_MINUTES" --lr 3e-4
 python -m rap.training.bundle --vae "$WORK/runs/vae/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/dit/transformer" --out models/rap-small

@@ -56,7 +56,7 @@ class VAETrainConfig:
     mouth_weight: float = 12.0
     mouth_crop_probability: float = 0.5  # crops placed over the mouth (a random crop rarely holds it)
     kl_weight: float = 1e-6
-    control_weight: float = 1.0  # the latent control probe's MSE (`control_probe`); 0 turns it off
+    control_weight: float = 10.0  # the latent control probe's MSE (`control_probe`); 0 turns it off
     freeze_encoder_steps: int = 300
 
 
@@ -125,7 +125,7 @@ def _crop_origin(mouth_boxes: torch.Tensor, resolution: int, config: VAETrainCon
     return tuple(int(torch.randint(0, room + 1, (1,), generator=g)) for _ in range(2))
 
 
-def decode(vae, latents: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+def decode(vae, latents: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
     """A reference-guided VAE decodes with the reference frame, a plain LTX VAE without."""
     from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
 
@@ -149,7 +149,8 @@ def vae_loss(config: VAETrainConfig):
         with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
             posterior = vae.encode(video).latent_dist
         latents = posterior.mode()
-        recon = decode(vae, latents, batch["reference"].to(vae.device)) if "reference" in batch else vae.decode(latents).sample
+        reference = batch.get("reference")
+        recon = decode(vae, latents, None if reference is None else reference.to(vae.device))
         weight = 1.0 + config.face_weight * batch["face"].to(vae.device) + config.mouth_weight * batch["mouth"].to(vae.device)
         l1 = ((recon - video).abs() * weight).mean() / weight.mean()
         kl = posterior.kl().mean() / video[0].numel()
