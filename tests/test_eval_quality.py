@@ -31,10 +31,12 @@ def test_quality_report(pipe, held_out, tmp_path, monkeypatch):
     report = quality.evaluate(pipe, held_out, config, out=tmp_path, num_inference_steps=1)
 
     summary = report["lip_sync"]["summary"]
-    for key in ("generated", "ground_truth", "mismatched"):
+    for key in ("generated", "ground_truth", "mismatched", "reconstructed"):
         assert -1.0 <= summary[key] <= 1.0
-    # per clip: generated and ground truth against its own table, then the generated video against the other's
-    assert [id(t) for t in scored[:3]] == [id(scored[0]), id(scored[0]), id(scored[3])]
+    # per clip: generated and ground truth against its own table, the generated video against the
+    # other clip's, then the VAE's reconstruction of the ground truth against its own again
+    assert len(scored) == 8
+    assert [id(t) for t in scored[:4]] == [id(scored[0]), id(scored[0]), id(scored[4]), id(scored[0])]
     assert scored[0] is not scored[2]
     assert summary["ground_truth"] > 0.5  # the meter reads real synthetic mouths (measured 0.9+)
     assert report["silence"]["seconds"] == 1.0 and 0.0 <= report["silence"]["mean_opening"] <= 1.5
@@ -45,6 +47,20 @@ def test_quality_report(pipe, held_out, tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "quality.json").read_text())
     assert saved["lip_sync"]["summary"] == summary
     assert (tmp_path / "generated_strip.png").is_file()
+
+
+def test_vae_round_trip_keeps_length_and_reads_the_frames(pipe):
+    """Any length comes back frame for frame (pieces of one clip, the last padded), and what comes
+    back depends on the input: the round trip really encodes the frames."""
+    from rap.eval.quality import vae_round_trip
+
+    rng = np.random.default_rng(0)
+    length = 1 + pipe.frames_per_latent * (pipe.config.latent_frames - 1) + 5  # a whole clip, then a piece that needs padding
+    size = pipe.config.resolution
+    dark, bright = np.full((length, size, size, 3), 30, np.uint8), rng.integers(150, 256, (length, size, size, 3), np.uint8)
+    out_dark, out_bright = vae_round_trip(pipe, dark), vae_round_trip(pipe, bright)
+    assert out_dark.shape == dark.shape and out_dark.dtype == np.uint8
+    assert np.abs(out_dark.astype(int) - out_bright.astype(int)).mean() > 0.5
 
 
 def test_frame_strip_layout():

@@ -267,3 +267,26 @@ def test_ridge_probe_scores_a_linear_code_high_and_noise_near_zero():
     targets = features[:, :3] @ rng.normal(size=(3, 8)) + 0.1 * rng.normal(size=(300, 8))
     assert ridge_r2(features, targets) > 0.95
     assert ridge_r2(rng.normal(size=(300, 20)), targets) < 0.05
+
+
+def test_decoder_only_training_keeps_the_latent_space(tmp_path):
+    """`train_vae --decoder-only`: the decoder learns, while the encoder and the latent statistics
+    (what cached latents and a DiT trained on them depend on) stay bit for bit."""
+    from diffusers import AutoencoderKLLTXVideo
+
+    from rap.synth.dataset import DatasetConfig, write_dataset
+    from rap.training.train_vae import main
+    from conftest import tiny_pipeline
+
+    write_dataset(DatasetConfig(str(tmp_path / "synth"), clips=2, seed=5, size=64, frames=41, shard_size=2))
+    vae = tiny_pipeline().vae
+    vae.latents_mean.copy_(torch.linspace(-1, 1, vae.latents_mean.numel()))
+    vae.latents_std.copy_(torch.linspace(0.5, 2, vae.latents_std.numel()))
+    vae.save_pretrained(tmp_path / "init")
+    args = ["--data", str(tmp_path / "synth"), "--out", str(tmp_path / "run"), "--init", str(tmp_path / "init")]
+    assert main(args + ["--decoder-only", "--steps", "3", "--crop", "32", "--batch-size", "2", "--lr", "1e-3"]) == 0
+
+    before, after = AutoencoderKLLTXVideo.from_pretrained(tmp_path / "init"), AutoencoderKLLTXVideo.from_pretrained(tmp_path / "run" / "vae")
+    frozen = {name: value for name, value in before.state_dict().items() if not name.startswith("decoder.")}
+    assert frozen and all(torch.equal(value, after.state_dict()[name]) for name, value in frozen.items())
+    assert any(not torch.equal(value, after.decoder.state_dict()[name]) for name, value in before.decoder.state_dict().items())

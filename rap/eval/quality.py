@@ -5,8 +5,10 @@
 Three measurements, each against a control, on synthetic clips whose identities, voices and
 sentences were not in the training set (another data-set seed):
 - lip sync: the meter's score (`sync_score`, against the clip's phoneme table) of the generated
-  video, of the ground-truth video framed like the model's input, and of the generated video against
-  another clip's phonemes (mismatched audio: what the score is worth without sync);
+  video, of the ground-truth video framed like the model's input, of the generated video against
+  another clip's phonemes (mismatched audio: what the score is worth without sync), and of the
+  ground truth passed through the pipeline's VAE (reconstructed: the most a generator that works
+  in this VAE's latent space can reach; it splits a shortfall between the VAE and the DiT);
 - silence: the mouth opening the reader sees in a video generated from near-silence, next to the
   ground truth's closed-mouth frames and to generated speech;
 - drift: the similarity of every generated frame to the reference portrait
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,27 @@ def _generate(pipe, portrait, audio, seed: int, **kwargs) -> np.ndarray:
     return pipe(portrait, audio, crop="auto", seed=seed, **kwargs).frames
 
 
+@torch.no_grad()
+def vae_round_trip(pipe, frames: np.ndarray) -> np.ndarray:
+    """uint8 frames (T, H, W, 3) encoded and decoded by the pipeline's VAE, one clip length at a
+    time (memory stays flat); the last piece is padded with its last frame to 1 + 8k frames."""
+    r = pipe.frames_per_latent
+    chunk = 1 + r * (pipe.config.latent_frames - 1)
+    reference = pipe.encode_decoder_reference(frames[0])
+    pieces = []
+    for start in range(0, len(frames), chunk):
+        piece = frames[start : start + chunk]
+        padded = 1 + r * -(-(len(piece) - 1) // r)
+        piece = np.concatenate([piece, np.repeat(piece[-1:], padded - len(piece), axis=0)])
+        pixels = torch.from_numpy(piece).permute(3, 0, 1, 2)[None].to(pipe._execution_device, pipe.vae.dtype) / 127.5 - 1.0
+        latents = pipe._normalize_latents(pipe.vae.encode(pixels).latent_dist.mode())
+        pieces.append(pipe.decode_latents(latents, reference=reference)[: min(chunk, len(frames) - start)])
+    return np.concatenate(pieces)
+
+
 def lip_sync_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> tuple[dict, list[np.ndarray]]:
-    """Sync scores of generated, ground-truth and mismatched videos (clips from `SynthClipDataset`),
-    and the generated videos."""
+    """Sync scores of generated, ground-truth, mismatched and VAE-reconstructed videos (clips from
+    `SynthClipDataset`), and the generated videos."""
     from rap.eval.mouth_reader import read_mouth
     from rap.eval.sync import sync_score
     from rap.training.framing import frame_clip
@@ -58,13 +79,14 @@ def lip_sync_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> tuple[d
             "generated_offset": generated.offset,
             "ground_truth": ground_truth.score,
             "mismatched": sync_score(video, phonemes=other).score,
+            "reconstructed": sync_score(vae_round_trip(pipe, truth), phonemes=clip["phonemes"]).score,
             "generated_opening": float(generated.video_opening.mean()),
             "ground_truth_opening": float(ground_truth.video_opening.mean()),
             "ground_truth_closed_opening": float(read_mouth(truth[closed])["opening"].mean()) if closed.any() else None,
         })
         generated_videos.append(video)
     mean = lambda key: float(np.mean([r[key] for r in rows if r[key] is not None]))
-    summary = {key: round(mean(key), 4) for key in ("generated", "ground_truth", "mismatched", "generated_opening", "ground_truth_opening", "ground_truth_closed_opening")}
+    summary = {key: round(mean(key), 4) for key in ("generated", "ground_truth", "mismatched", "reconstructed", "generated_opening", "ground_truth_opening", "ground_truth_closed_opening")}
     summary["generated_over_ground_truth"] = round(summary["generated"] / summary["ground_truth"], 4)
     return {"summary": summary, "clips": rows}, generated_videos
 

@@ -251,6 +251,11 @@ def main(argv=None) -> int:
     parser.add_argument("--mouth-weight", type=float, default=VAETrainConfig.mouth_weight)
     parser.add_argument("--control-weight", type=float, default=VAETrainConfig.control_weight)
     parser.add_argument("--freeze-encoder-steps", type=int, default=None, help="default: 300, or 0 with --init")
+    parser.add_argument(
+        "--decoder-only", action="store_true",
+        help="train the decoder alone (needs --init): the latent space, its statistics included, stays "
+        "exactly as it was, so latents cached with --init and a DiT trained on them remain valid",
+    )
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--save-every", type=int, default=200)
     parser.add_argument("--init", default=None, help="a VAE folder to start from instead of random weights")
@@ -261,10 +266,14 @@ def main(argv=None) -> int:
     parser.add_argument("--held-out", default=None, help="clips for the reconstruction report (default: --data)")
     args = parser.parse_args(argv)
 
+    if args.decoder_only and not args.init:
+        parser.error("--decoder-only fine-tunes the decoder of --init")
+    freeze_encoder_steps = args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300)
     config = VAETrainConfig(
         args.data, args.preset, args.frames, args.crop, args.batch_size, mouth_weight=args.mouth_weight,
-        control_weight=args.control_weight,
-        freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
+        # a frozen encoder gains nothing from the control probe: it shapes the latent, not the picture
+        control_weight=0.0 if args.decoder_only else args.control_weight,
+        freeze_encoder_steps=args.steps + 1 if args.decoder_only else freeze_encoder_steps,
     )
     preset = get_preset(args.preset)
     # --init: continue from trained weights (e.g. models/rap-small/vae) on a machine without checkpoints
@@ -276,17 +285,20 @@ def main(argv=None) -> int:
     dataset = FramedClips(args.data, shuffle=True) if framed else SynthClipDataset(args.data, shuffle=True, with_meta=False)
     loop = LoopConfig(args.out, steps=args.steps, lr=args.lr, save_every=args.save_every, max_minutes=args.max_minutes)
     model = vae
+    if args.decoder_only:
+        vae.encoder.requires_grad_(False)
     if config.control_weight > 0:
         model = VAEWithControlProbe(vae, LatentControlProbe(vae.config.latent_channels, vae.temporal_compression_ratio))
     run_training(model, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
     vae.eval()
-    # statistics of whole frames, as the DiT will see them (crops would over-weight the borders)
-    whole_frames = replace(config, crop=preset.resolution, batch_size=2)
-    mean, std = measure_latent_statistics(vae, random_crops(dataset, whole_frames, preset.resolution, seed=1, crops_per_clip=1))
-    vae.latents_mean.copy_(mean)
-    vae.latents_std.copy_(std)
+    if not args.decoder_only:
+        # statistics of whole frames, as the DiT will see them (crops would over-weight the borders)
+        whole_frames = replace(config, crop=preset.resolution, batch_size=2)
+        mean, std = measure_latent_statistics(vae, random_crops(dataset, whole_frames, preset.resolution, seed=1, crops_per_clip=1))
+        vae.latents_mean.copy_(mean)
+        vae.latents_std.copy_(std)
     vae.save_pretrained(Path(args.out) / "vae")
-    print(f"saved {Path(args.out) / 'vae'}; latent std range {std.min():.3f}..{std.max():.3f}")
+    print(f"saved {Path(args.out) / 'vae'}; latent std range {vae.latents_std.min():.3f}..{vae.latents_std.max():.3f}")
     held_out = SynthClipDataset(args.held_out, with_meta=False) if args.held_out else dataset
     print("reconstruction", reconstruction_report(vae, held_out, preset.resolution, out=Path(args.out)))
     return 0
