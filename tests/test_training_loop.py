@@ -43,6 +43,16 @@ def test_loop_learns_checkpoints_and_resumes(tmp_path):
     assert float(rows[-1]["loss"]) < 0.1  # it did not start over from random weights
     assert float(rows[0]["lr"]) == 0.05 and float(rows[-1]["lr"]) == 0.02
 
+    # a run stopped after logging steps past its last checkpoint (step 80) trains them again: the
+    # log keeps one row per step
+    with open(tmp_path / "loss.csv", "a") as log:
+        log.write("80,9.0,0.02,1.0,9.0\n85,9.0,0.02,2.0,9.0\n")
+    config.steps = 90
+    run_training(torch.nn.Linear(3, 1), _mse, _regression_batches(), config)
+    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "loss.csv"))]
+    assert steps == sorted(set(steps)) and steps[-2:] == [80, 85]
+    assert all(float(r["loss"]) < 1.0 for r in csv.DictReader(open(tmp_path / "loss.csv")) if int(r["step"]) >= 80)
+
 
 def test_latent_face_mask_groups_frames_like_the_vae():
     mask = torch.zeros(17, 8, 8)

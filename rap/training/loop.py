@@ -74,6 +74,8 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
 
     log_path = out / "loss.csv"
     new_log = not log_path.exists() or start == 0
+    if not new_log:
+        _drop_rows_from(log_path, start)
     log = open(log_path, "w" if new_log else "a", newline="")
     writer = None
     started = time.time()
@@ -123,6 +125,14 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
         ema.copy_to(unwrapped.parameters())
         ema_model = unwrapped
     return unwrapped, ema_model
+
+
+def _drop_rows_from(log_path: Path, step: int) -> None:
+    """A run stopped between checkpoints logged steps it will train again after resuming: drop
+    them, so the log keeps one row per step in order."""
+    lines = log_path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < step]
+    log_path.write_text("".join(kept))
 
 
 def plot_loss(csv_path: Path, png_path: Path) -> None:
