@@ -25,8 +25,10 @@ LAST_SHARD=$(printf "%s/shard-%05d.tar" "$DATA" $(( SHARDS - 1 )))
 [ -d "$WORK/runs/vae/vae" ] || python -m rap.training.train_vae --data "$DATA" --held-out "$HELD_OUT" --out "$WORK/runs/vae" --steps 6000 --max-minutes 30
 [ -f "$WORK/runs/vae/phase2.done" ] || { python -m rap.training.train_vae --data "$DATA" --held-out "$HELD_OUT" --out "$WORK/runs/vae" --steps 6000 --max-minutes 24 --crop 128 --batch-size 4 --lr 2e-4 && touch "$WORK/runs/vae/phase2.done"; }
 # The VAE's successor (not bundled yet, README "Training"): frame the clips once to disk
-# (python -m rap.training.framed_clips --data "$DATA" --out "$WORK/data/framed256"), then continue
-# the VAE with the latent control probe: train_vae --data "$WORK/data/framed256" --init "$WORK/runs/vae/vae".
+# (python -m rap.training.framed_clips --data "$DATA" --out "$WORK/data/framed256"), continue the VAE
+# with the latent control probe (train_vae --data "$WORK/data/framed256" --init "$WORK/runs/vae/vae"
+# --control-weight 10 --lr 3e-4), then train its decoder alone on 128-px crops (train_vae --init
+# PROBE_VAE --decoder-only --crop 128 --batch-size 6 --lr 2e-4), which keeps the latent space.
 [ -f "$WORK/data/latents/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vae/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents" --limit "$CACHE_CLIPS"
 [ -d "$WORK/runs/dit/transformer" ] || python -m rap.training.train_dit --cache "$WORK/data/latents" --out "$WORK/runs/dit" --steps 100000 --max-minutes "$DIT_MINUTES" --lr 3e-4
 python -m rap.training.bundle --vae "$WORK/runs/vae/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/dit/transformer" --out models/rap-small
