@@ -268,12 +268,11 @@ def main(argv=None) -> int:
 
     if args.decoder_only and not args.init:
         parser.error("--decoder-only fine-tunes the decoder of --init")
-    freeze_encoder_steps = args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300)
     config = VAETrainConfig(
         args.data, args.preset, args.frames, args.crop, args.batch_size, mouth_weight=args.mouth_weight,
         # a frozen encoder gains nothing from the control probe: it shapes the latent, not the picture
         control_weight=0.0 if args.decoder_only else args.control_weight,
-        freeze_encoder_steps=args.steps + 1 if args.decoder_only else freeze_encoder_steps,
+        freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
     )
     preset = get_preset(args.preset)
     # --init: continue from trained weights (e.g. models/rap-small/vae) on a machine without checkpoints
@@ -286,7 +285,7 @@ def main(argv=None) -> int:
     loop = LoopConfig(args.out, steps=args.steps, lr=args.lr, save_every=args.save_every, max_minutes=args.max_minutes)
     model = vae
     if args.decoder_only:
-        vae.encoder.requires_grad_(False)
+        vae.encoder.requires_grad_(False)  # out of the optimiser, and no graph through it
     if config.control_weight > 0:
         model = VAEWithControlProbe(vae, LatentControlProbe(vae.config.latent_channels, vae.temporal_compression_ratio))
     run_training(model, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
