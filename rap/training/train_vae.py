@@ -26,7 +26,8 @@ log-variance that starts near 0 (sigma ~ 1), so early samples would be mostly no
 weight is too small to shrink that sigma quickly. Every crop comes with a reference frame (another
 moment of the same clip) for a reference-guided decoder. At the end the per-channel latent mean
 and standard deviation are measured and stored in the VAE (`latents_mean`, `latents_std`), which
-the pipeline uses to normalise latents.
+the pipeline uses to normalise latents; `--decoder-only` keeps the encoder and these statistics,
+so latents cached before it stay valid.
 """
 
 from __future__ import annotations
