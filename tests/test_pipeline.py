@@ -177,6 +177,20 @@ def test_reference_latents_equal_the_encoded_still_clip(pipe, portrait):
     assert not torch.allclose(x_ref, other)
 
 
+def test_reference_latents_of_a_uint8_frame_match_its_pil_image(pipe, portrait):
+    """The latent cache hands x_ref uint8 numpy frames, the app PIL images: both must encode alike."""
+    from PIL import Image
+
+    from rap.media.image import prepare_portrait
+
+    image = prepare_portrait(portrait, 64, crop="center")
+    frame = np.asarray(image)
+    assert frame.dtype == np.uint8
+    torch.testing.assert_close(pipe.encode_reference(frame), pipe.encode_reference(Image.fromarray(frame)))
+    pixels = pipe._portrait_pixels(frame)
+    assert float(pixels.min()) >= -1.0 and float(pixels.max()) <= 1.0
+
+
 def test_interleaved_streams_on_one_pipeline_match_separate_runs(pipe, portrait):
     """Two visitors' generators advanced alternately (as a server with concurrency > 1 does)."""
     a_audio, b_audio = speech_like(2.0, seed=1), speech_like(2.0, seed=2)

@@ -108,7 +108,14 @@ class RAPPipeline(DiffusionPipeline):
         return latents * std / self.vae.config.scaling_factor + mean
 
     def _portrait_pixels(self, portrait) -> torch.Tensor:
-        """(1, 3, 1, H, W) in [-1, 1], on the VAE's device and dtype."""
+        """(1, 3, 1, H, W) in [-1, 1], on the VAE's device and dtype.
+
+        diffusers' processor reads a numpy image as floats in [0, 1], so a uint8 frame (how video
+        decoders and the training data hand frames over) is scaled here first; left as it is, it
+        became pixels up to 509 and a reference latent unlike the one a PIL portrait gives.
+        """
+        if isinstance(portrait, np.ndarray) and portrait.dtype == np.uint8:
+            portrait = portrait.astype(np.float32) / 255.0
         pixels = self.video_processor.preprocess(portrait, height=self.config.resolution, width=self.config.resolution)
         return pixels.to(self._execution_device, self.vae.dtype).unsqueeze(2)
 
