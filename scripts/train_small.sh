@@ -3,7 +3,7 @@
 # DiT (Algorithm 1), bundle, and the quality report on held-out clips. Every stage resumes from its
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
 # usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=270] [cache_clips=300]
-# On a 2-core CPU: data 10 min, audio encoder 28 min, VAE 30 + 24 + 35 + 40 min, cache 2 s a clip,
+# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 40 min, cache 2 s a clip,
 # DiT as long as given (2.6 s a step): about 8 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,10 @@ HELD_OUT=$WORK/data/heldout384  # another seed: identities, voices and sentences
 SHARDS=$(( (CLIPS + 24) / 25 ))
 LAST_SHARD=$(printf "%s/shard-%05d.tar" "$DATA" $(( SHARDS - 1 )))
 [ -f "$LAST_SHARD" ] || python -m rap.synth dataset --out "$DATA" --clips "$CLIPS" --seed 1000 --size 384 --frames 121 --shard-size 25 --workers 2
+PAUSES=$WORK/data/pause384  # clips that stop talking for 0.6-2 s over room noise (make_clip(pause=True))
+HELD_OUT_PAUSES=$WORK/data/heldout_pause384
+[ -f "$PAUSES/shard-00004.tar" ] || python -m rap.synth dataset --out "$PAUSES" --clips 125 --seed 2000 --size 384 --frames 121 --shard-size 25 --workers 2 --pause-fraction 1
+[ -f "$HELD_OUT_PAUSES/shard-00000.tar" ] || python -m rap.synth dataset --out "$HELD_OUT_PAUSES" --clips 8 --seed 778000 --size 384 --frames 121 --shard-size 8 --pause-fraction 1
 [ -f "$HELD_OUT/shard-00000.tar" ] || python -m rap.synth dataset --out "$HELD_OUT" --clips 24 --seed 777000 --size 384 --frames 121 --shard-size 24
 [ -d "$WORK/runs/audio/audio_encoder" ] || python -m rap.training.train_audio --data "$DATA" --out "$WORK/runs/audio" --steps 3000 --max-minutes 28
 # VAE: batches of 16 crops of 64 px until it reads its latent, then batches of 4 crops of 128 px. The
@@ -32,6 +36,7 @@ LAST_SHARD=$(printf "%s/shard-%05d.tar" "$DATA" $(( SHARDS - 1 )))
 [ -d "$WORK/runs/vaeprobe/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaeprobe" --init "$WORK/runs/vae/vae" --control-weight 10 --lr 3e-4 --steps 100000 --max-minutes 35
 [ -d "$WORK/runs/vaedec/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --lr 2e-4 --steps 100000 --max-minutes 40
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
-[ -d "$WORK/runs/ditprobe/transformer" ] || python -m rap.training.train_dit --cache "$WORK/data/latents_probe" --out "$WORK/runs/ditprobe" --steps 100000 --max-minutes "$DIT_MINUTES" --lr 3e-4
+[ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
+[ -d "$WORK/runs/ditprobe/transformer" ] || python -m rap.training.train_dit --cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/runs/ditprobe" --steps 100000 --max-minutes "$DIT_MINUTES" --lr 3e-4
 python -m rap.training.bundle --vae "$WORK/runs/vaedec/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
-python -m rap.eval quality --data "$HELD_OUT" --weights models/rap-small --out "$WORK/runs/quality"
+python -m rap.eval quality --data "$HELD_OUT" --pause-data "$HELD_OUT_PAUSES" --weights models/rap-small --out "$WORK/runs/quality"

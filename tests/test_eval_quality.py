@@ -70,3 +70,28 @@ def test_frame_strip_layout():
     strip = frame_strip(videos, every=8, columns=4)
     assert strip.shape == (8, 24, 3)
     assert (strip[:4, :18] == 10).all() and (strip[:4, 18:] == 0).all() and (strip[4:, :18] == 20).all()
+
+
+def test_quiet_frames_leave_a_margin_around_speech():
+    from rap.eval.quality import quiet_frames
+    from rap.synth.phonemes import PhonemeTable
+
+    quiet = quiet_frames(PhonemeTable([(0.2, 0.4, "a"), (1.0, 1.1, "m")]), 50)
+    expected = np.ones(50, bool)
+    expected[4:11] = False  # frames 5-9 talk, 4 and 10 are their neighbours
+    expected[24:29] = False  # frames 25-27 talk, 24 and 28 neighbours
+    assert np.array_equal(quiet, expected)
+
+
+def test_pause_report_reads_the_ground_truth_rest(pipe, tmp_path):
+    from rap.eval.quality import pause_report
+    from rap.synth.dataset import DatasetConfig, SynthClipDataset, write_dataset
+
+    write_dataset(DatasetConfig(str(tmp_path), clips=1, seed=99, size=128, frames=81, shard_size=1, pause_fraction=1.0))
+    clips = list(SynthClipDataset(tmp_path, with_meta=True))
+    report = pause_report(pipe, clips, num_inference_steps=1)
+    row, = report["clips"]
+    assert row["quiet_frames"] >= 15  # the pause lasts at least 0.6 s
+    # the meter sees the rendered mouth rest in the pause (0.007-0.03 against 0.22-0.33 talking on
+    # the 8 held-out 256-px pause clips)
+    assert report["summary"]["ground_truth_pause"] < 0.5 * report["summary"]["ground_truth_talking"]

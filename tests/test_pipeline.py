@@ -207,3 +207,16 @@ def test_interleaved_streams_on_one_pipeline_match_separate_runs(pipe, portrait)
     b_clips += [c.frames for c in b_stream]
     assert np.array_equal(np.concatenate(a_clips), a_alone)
     assert np.array_equal(np.concatenate(b_clips), b_alone)
+
+
+def test_hiss_alone_is_not_scaled_up_to_speech(pipe):
+    """A silent upload is normalised by at most 1 / MIN_SPEECH_STD, so hiss stays quiet; speech is unit variance."""
+    from rap.pipelines.audio_features import MIN_SPEECH_STD, AudioFeatureWindows
+
+    windows = AudioFeatureWindows(pipe.audio_encoder, (1, 2))
+    hiss = (1e-4 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    windows.set_utterance(hiss)
+    assert float(windows._samples(hiss, 0, 25).std()) == pytest.approx(1e-4 / MIN_SPEECH_STD, rel=0.1)
+    speech = speech_like(1.0)
+    windows.set_utterance(speech)
+    assert float(windows._samples(speech, 0, 25).std()) == pytest.approx(1.0, rel=0.05)

@@ -47,3 +47,30 @@ def test_write_and_stream_shards(tmp_path):
             assert first[name] == second[name], name
     labels = np.load(io.BytesIO(first["clip-0000000.npz"]))
     assert labels["mouth"].shape == (30, 4)
+
+
+def test_pause_clips_rest_the_mouth_over_room_noise():
+    from rap.synth.clip import make_clip
+    from rap.synth.dataset import has_pause
+
+    clip = make_clip(3, size=64, frames=121, pause=True)
+    assert clip.meta["pause"] and clip.audio.shape == (121 * 640,)
+    # frames no phoneme touches: the lead-in and the pause, at least 0.6 s of it in one run
+    talking = np.zeros(121, bool)
+    for start, end, _ in clip.phonemes.rows:
+        talking[int(start * 25) : int(np.ceil(end * 25))] = True
+    runs, run = [], 0
+    for t in talking[1:]:
+        run = 0 if t else run + 1
+        runs.append(run)
+    assert max(runs) >= 15
+    quiet = ~talking
+    quiet[:-1] &= ~talking[1:]  # a frame before speech may already open for it (coarticulation)
+    quiet[1:] &= ~talking[:-1]
+    assert float(clip.motion.opening[quiet].max()) < 0.05 < float(clip.motion.opening[talking].max())
+    rms = clip.audio.reshape(121, 640).std(axis=1)
+    assert 1e-5 < float(np.median(rms[quiet])) < 5e-3 < float(np.median(rms[talking]))
+
+    # the pause draw is the clip's own: a fraction of 0 gives none, 1 gives all, 0.3 about 30 %
+    assert not any(has_pause(s, 0.0) for s in range(50)) and all(has_pause(s, 1.0) for s in range(50))
+    assert 0.2 < np.mean([has_pause(s, 0.3) for s in range(400)]) < 0.4

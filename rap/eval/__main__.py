@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--drift-minutes", type=float, default=5.0)
     quality.add_argument("--no-baseline", action="store_true", help="skip the motion-frame drift baseline")
     quality.add_argument("--steps", type=int, default=None)
+    quality.add_argument("--cfg", type=float, default=None, help="audio CFG scale (default: the pipeline's, 5)")
+    quality.add_argument("--pause-data", default=None, help="held-out clips with pauses (rap.synth dataset --pause-fraction 1)")
     quality.add_argument("--out", default="outputs/quality")
     args = parser.parse_args(argv)
 
@@ -89,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         pipe = RAPPipeline.load(args.weights)
         config = QualityConfig(clips=args.clips, drift_minutes=args.drift_minutes, drift_baseline=not args.no_baseline)
         kwargs = {"num_inference_steps": args.steps} if args.steps else {}
-        report = evaluate(pipe, args.data, config, Path(args.out), **kwargs)
-        print(json.dumps({"lip_sync": report["lip_sync"]["summary"], "silence": report["silence"], "drift": report.get("drift")}, indent=1))
+        if args.cfg is not None:
+            kwargs["guidance_scale"] = args.cfg
+        report = evaluate(pipe, args.data, config, Path(args.out), pause_data=args.pause_data, **kwargs)
+        pauses = report["pauses"]["summary"] if "pauses" in report else None
+        print(json.dumps({"lip_sync": report["lip_sync"]["summary"], "silence": report["silence"], "pauses": pauses, "drift": report.get("drift")}, indent=1))
         return 0
     return 1
 

@@ -10,7 +10,8 @@ sentences were not in the training set (another data-set seed):
   ground truth passed through the pipeline's VAE (reconstructed: the most a generator that works
   in this VAE's latent space can reach; it splits a shortfall between the VAE and the DiT);
 - silence: the mouth opening the reader sees in a video generated from near-silence, next to the
-  ground truth's closed-mouth frames and to generated speech;
+  ground truth's closed-mouth frames and to generated speech; and, given clips with pauses
+  (`--pause-data`), the opening in each pause against the ground truth's and against talking;
 - drift: the similarity of every generated frame to the reference portrait
   (`rap.eval.drift.reference_similarity`), averaged per minute of a long generation, for latent
   inheritance (Algorithm 2) and, when asked, the motion-frame baseline (Fig. 6a).
@@ -102,6 +103,41 @@ def silence_report(pipe, portrait, seconds: float, seed: int = 0, **kwargs) -> d
     return {"seconds": seconds, "mean_opening": round(float(opening.mean()), 4), "max_opening": round(float(opening.max()), 4)}
 
 
+def quiet_frames(phonemes, num_frames: int, fps: int = 25) -> np.ndarray:
+    """Frames no phoneme touches, nor its neighbours (a mouth may open a frame early for speech)."""
+    talking = np.zeros(num_frames, bool)
+    for start, end, _ in phonemes.rows:
+        talking[int(start * fps) : int(np.ceil(end * fps))] = True
+    quiet = ~talking
+    quiet[:-1] &= ~talking[1:]
+    quiet[1:] &= ~talking[:-1]
+    return quiet
+
+
+def pause_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> dict:
+    """Mouth opening in the pauses of clips that stop talking for a while (`rap.synth` `--pause-fraction`),
+    generated and ground truth, next to the generated opening while talking: silence inside speech,
+    over room noise, as a user's recording has it."""
+    from rap.eval.mouth_reader import read_mouth
+    from rap.training.framing import frame_clip
+
+    rows = []
+    for i, clip in enumerate(clips):
+        video = _generate(pipe, clip["frames"][0].numpy(), clip["audio"].numpy(), seed + i, **kwargs)
+        truth = frame_clip(clip, pipe.config.resolution)["frames"].numpy()
+        quiet = quiet_frames(clip["phonemes"], len(video), pipe.config.fps)
+        generated, ground_truth = read_mouth(video)["opening"], read_mouth(truth)["opening"]
+        if quiet.any() and (~quiet).any():
+            rows.append({
+                "key": clip["key"], "quiet_frames": int(quiet.sum()),
+                "generated_pause": float(generated[quiet].mean()), "generated_talking": float(generated[~quiet].mean()),
+                "ground_truth_pause": float(ground_truth[quiet].mean()), "ground_truth_talking": float(ground_truth[~quiet].mean()),
+            })
+    keys = ("generated_pause", "generated_talking", "ground_truth_pause", "ground_truth_talking")
+    summary = {key: round(float(np.mean([r[key] for r in rows])), 4) for key in keys} if rows else {}
+    return {"summary": summary, "clips": rows}
+
+
 def drift_report(pipe, portrait, audio: np.ndarray, long_video: str = "inheritance", seed: int = 0, **kwargs) -> dict:
     """Per-minute mean similarity (PSNR of shrunk, blurred frames) to the reference portrait.
 
@@ -129,7 +165,10 @@ def frame_strip(videos: list[np.ndarray], every: int = 8, columns: int = 10) -> 
     return np.concatenate(rows, axis=0)
 
 
-def evaluate(pipe, data: str | Path, config: QualityConfig = QualityConfig(), out: Path | None = None, **kwargs) -> dict:
+def evaluate(
+    pipe, data: str | Path, config: QualityConfig = QualityConfig(), out: Path | None = None,
+    pause_data: str | Path | None = None, **kwargs,
+) -> dict:
     from PIL import Image
 
     from rap.synth.dataset import SynthClipDataset
@@ -139,6 +178,9 @@ def evaluate(pipe, data: str | Path, config: QualityConfig = QualityConfig(), ou
     report["lip_sync"], videos = lip_sync_report(pipe, clips, config.seed, **kwargs)
     portrait = clips[0]["frames"][0].numpy()
     report["silence"] = silence_report(pipe, portrait, config.silence_seconds, config.seed, **kwargs)
+    if pause_data is not None:
+        paused = [clip for _, clip in zip(range(config.clips), SynthClipDataset(pause_data, with_meta=True))]
+        report["pauses"] = pause_report(pipe, paused, config.seed, **kwargs)
     if config.drift_minutes > 0:
         # a long monologue: the held-out clips' audio, repeated to the wanted length
         speech = np.concatenate([clip["audio"].numpy() for clip in clips])

@@ -13,6 +13,9 @@ Layout, chosen here where the paper is silent:
 * Wav2Vec2FeatureExtractor would normalise each window by its own statistics, so a quiet window
   would be blown up; the whole utterance's mean and variance are measured once and used for every
   window instead, which is what the encoder sees when it reads a whole utterance.
+* That standard deviation is floored at `MIN_SPEECH_STD` (-46 dBFS RMS, a whisper well below any
+  speech recording the model was trained on): otherwise a silent upload, a microphone's hiss alone,
+  is scaled up to the loudness of speech and reads as noise-like "speech".
 * The unconditional audio for CFG, and for the 10% audio dropout in training, is all-zero
   features (`null_audio_features`).
 """
@@ -22,6 +25,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+MIN_SPEECH_STD = 0.005
 
 
 def null_audio_features(features: torch.Tensor) -> torch.Tensor:
@@ -53,7 +59,7 @@ class AudioFeatureWindows:
     def set_utterance(self, waveform: np.ndarray) -> None:
         """Measure the normalisation statistics of the whole waveform once."""
         self._mean = float(waveform.mean())
-        self._std = float(np.sqrt(waveform.var() + 1e-7))
+        self._std = max(float(np.sqrt(waveform.var() + 1e-7)), MIN_SPEECH_STD)
 
     def _samples(self, waveform: np.ndarray, first_frame: int, num_frames: int) -> np.ndarray:
         start = first_frame * self.samples_per_frame

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     ds.add_argument("--frames", type=int, default=121)
     ds.add_argument("--shard-size", type=int, default=50)
     ds.add_argument("--workers", type=int, default=1)
+    ds.add_argument("--pause-fraction", type=float, default=0.0, help="share of clips with a silent pause over room noise")
     render = sub.add_parser("render", help="one ground-truth talking video with audio")
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--text", default=None, help="what to say (default: a random sentence)")
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dataset":
         from rap.synth.dataset import DatasetConfig, write_dataset
 
-        config = DatasetConfig(args.out, args.clips, args.seed, args.size, args.frames, args.shard_size, args.workers)
+        config = DatasetConfig(
+            args.out, args.clips, args.seed, args.size, args.frames, args.shard_size, args.workers, args.pause_fraction
+        )
         print(json.dumps(write_dataset(config)))
     elif args.command == "render":
         from rap.media import write_video

@@ -47,6 +47,20 @@ def fit_to_frames(audio: np.ndarray, table: PhonemeTable, frames: int, lead_in: 
     return out, PhonemeTable(rows, table.alphabet)
 
 
+def speech_with_pause(utterances, gap: float, first_seconds: float | None = None) -> tuple[np.ndarray, PhonemeTable]:
+    """Two utterances joined by `gap` seconds of silence; the phoneme table leaves the gap empty.
+
+    first_seconds cuts the first utterance there (mid-word if need be: speakers get interrupted)."""
+    first, second = utterances
+    cut = min(first.duration, first_seconds) if first_seconds is not None else first.duration
+    head = first.audio[: int(round(cut * SAMPLE_RATE))]
+    offset = len(head) / SAMPLE_RATE + gap
+    audio = np.concatenate([head, np.zeros(int(round(gap * SAMPLE_RATE)), np.float32), second.audio])
+    rows = [(s, min(e, cut), p) for s, e, p in first.phonemes.rows if s < cut]
+    rows += [(s + offset, e + offset, p) for s, e, p in second.phonemes.rows]
+    return audio, PhonemeTable(rows, first.phonemes.alphabet)
+
+
 def render_frames(renderer: PortraitRenderer, motion: Motion):
     images, masks, boxes = [], [], []
     for k in range(len(motion)):
@@ -65,12 +79,26 @@ def make_clip(
     voice: Voice | None = None,
     identity: Identity | None = None,
     fps: int = 25,
+    pause: bool = False,
 ) -> Clip:
-    """Deterministic from `seed`. `frames=None` keeps the whole utterance (for `render --text`)."""
+    """Deterministic from `seed`. `frames=None` keeps the whole utterance (for `render --text`).
+
+    pause: speak a short phrase, stay silent 0.6-2 s with the mouth closed, then speak again, all
+    over room noise (-80 to -50 dBFS). Without it the clip is speech from a short lead-in to the
+    last frame, so a model never sees the mouth rest through a pause or a microphone's hiss. The
+    pause's draws come from a second stream, so clips without a pause are the same bytes as before.
+    """
     rng = np.random.default_rng([int(seed), 0xC11F])
     identity = identity or Identity.sample(int(rng.integers(2**62)))
     voice = voice or Voice.sample(rng)
     lead_in = float(rng.uniform(0.0, 0.4)) if frames else 0.2
+    if pause:
+        if frames is None:
+            raise ValueError("a clip with a pause needs a frame count")
+        audio, table, text = _paused_speech(np.random.default_rng([int(seed), 0x9A05E]), voice, frames, fps)
+        motion = motion_from_phonemes(table, frames, MotionConfig.sample(rng), rng=rng)
+        images, masks, boxes = render_frames(PortraitRenderer(identity, size), motion)
+        return Clip(images, audio, motion, masks, boxes, table, identity, voice, text, fps, meta={"pause": True})
     if text is None:
         text = random_text(rng, (frames or 121) / fps + 0.5)
     utterance = synthesize(text, voice, seed=int(rng.integers(2**31)))
@@ -80,3 +108,17 @@ def make_clip(
     motion = motion_from_phonemes(table, frames, MotionConfig.sample(rng), rng=rng)
     images, masks, boxes = render_frames(PortraitRenderer(identity, size), motion)
     return Clip(images, audio, motion, masks, boxes, table, identity, voice, text, fps)
+
+
+def _paused_speech(rng: np.random.Generator, voice: Voice, frames: int, fps: int):
+    """Phrase, pause, phrase over room noise, cut to `frames` frames (see `make_clip`)."""
+    seconds = frames / fps
+    gap = float(rng.uniform(0.6, 2.0))
+    first_seconds = float(rng.uniform(0.2, 0.6)) * (seconds - gap)
+    texts = [random_text(rng, first_seconds), random_text(rng, seconds)]
+    utterances = [synthesize(t, voice, seed=int(rng.integers(2**31))) for t in texts]
+    speech, table = speech_with_pause(utterances, gap, first_seconds)
+    audio, table = fit_to_frames(speech, table, frames, float(rng.uniform(0.0, 0.8)), fps)
+    noise_level = 10 ** float(rng.uniform(-4, -2.5))  # RMS, -80 to -50 dBFS
+    audio = (audio + noise_level * rng.standard_normal(len(audio))).astype(np.float32)
+    return audio, table, " ... ".join(texts)

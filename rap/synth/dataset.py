@@ -35,10 +35,16 @@ class DatasetConfig:
     frames: int = 121
     shard_size: int = 50
     workers: int = 1
+    pause_fraction: float = 0.0  # share of clips with a silent pause over room noise (`make_clip(pause=True)`)
 
 
 def clip_seed(dataset_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(dataset_seed), int(index)]).generate_state(1, np.uint64)[0] >> 2)
+
+
+def has_pause(seed: int, fraction: float) -> bool:
+    """Whether clip `seed` gets a pause: a draw of its own, so the fraction changes no other clip."""
+    return fraction > 0 and float(np.random.default_rng([int(seed), 0xBA5E]).random()) < fraction
 
 
 def _member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
@@ -75,7 +81,7 @@ def clip_members(clip, key: str, seed: int) -> dict[str, bytes]:
     )
     meta = {
         "key": key, "seed": seed, "fps": clip.fps, "frames": int(len(clip.frames)), "size": int(clip.frames.shape[1]),
-        "text": clip.text, "voice": asdict(clip.voice), "identity": json.loads(clip.identity.to_json()),
+        "text": clip.text, "pause": bool(clip.meta.get("pause", False)), "voice": asdict(clip.voice), "identity": json.loads(clip.identity.to_json()),
         "mouth_keys": ["jaw", "width", "round", "closure"], "pose_keys": ["yaw", "pitch", "roll", "shift_x", "shift_y"],
     }
     return {
@@ -97,7 +103,7 @@ def write_shard(config: DatasetConfig, shard: int, progress=None) -> int:
     with tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as tar:
         for index in range(first, last):
             seed = clip_seed(config.seed, index)
-            clip = make_clip(seed, size=config.size, frames=config.frames)
+            clip = make_clip(seed, size=config.size, frames=config.frames, pause=has_pause(seed, config.pause_fraction))
             for name, payload in clip_members(clip, f"clip-{index:07d}", seed).items():
                 _member(tar, name, payload)
             if progress is not None:

@@ -87,10 +87,12 @@ def write_cache(pipe, dataset, out: Path, chunk: int = 100, limit: int | None = 
 class LatentCache:
     """All cached clips in memory (small at the CPU preset's size), sampled in random batches."""
 
-    def __init__(self, root: str | Path):
-        files = sorted(Path(root).glob("chunk-*.safetensors"))
-        if not files:
-            raise FileNotFoundError(f"no chunk-*.safetensors in {root}")
+    def __init__(self, root: str | Path | list[str | Path]):
+        roots = [root] if isinstance(root, (str, Path)) else list(root)
+        files = [f for r in roots for f in sorted(Path(r).glob("chunk-*.safetensors"))]
+        missing = [str(r) for r in roots if not any(Path(r).glob("chunk-*.safetensors"))]
+        if missing:
+            raise FileNotFoundError(f"no chunk-*.safetensors in {', '.join(missing)}")
         parts = [load_file(str(f)) for f in files]
         self.tensors = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rap.pipelines.audio_features import MIN_SPEECH_STD
 from rap.training.loop import LoopConfig, run_training
 
 ENCODER_HZ = 50  # Wav2Vec2's frame rate at 16 kHz (stride 320)
@@ -63,7 +64,7 @@ def segments(dataset, batch_size: int, seconds: float, seed: int = 0):
     while True:
         for clip in dataset:
             audio = clip["audio"].numpy()
-            audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
+            audio = (audio - audio.mean()) / max(float(np.sqrt(audio.var() + 1e-7)), MIN_SPEECH_STD)
             total_frames = len(audio) // 320
             labels = viseme_labels(clip["phonemes"], total_frames)
             mouth = np.repeat(clip["mouth"].numpy(), 2, axis=0)[:total_frames]  # 25 fps -> 50 Hz

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     from rap.training.latent_cache import LatentCache
 
     parser = argparse.ArgumentParser(prog="python -m rap.training.train_dit", description=__doc__)
-    parser.add_argument("--cache", required=True)
+    parser.add_argument("--cache", required=True, nargs="+", help="one or more latent cache folders, sampled as one")
     parser.add_argument("--out", default="runs/dit")
     parser.add_argument("--preset", default="rap-small")
     parser.add_argument("--init", default=None, help="a RAPTransformer folder to start from (e.g. converted Wan2.1)")
