@@ -95,3 +95,24 @@ def test_pause_report_reads_the_ground_truth_rest(pipe, tmp_path):
     # the meter sees the rendered mouth rest in the pause (0.007-0.03 against 0.22-0.33 talking on
     # the 8 held-out 256-px pause clips)
     assert report["summary"]["ground_truth_pause"] < 0.5 * report["summary"]["ground_truth_talking"]
+
+
+def test_quality_cli_forwards_the_attention_scope(monkeypatch, tmp_path):
+    """`--w 0 --delta 1` is the window-only ablation (Table 3): it must reach the pipeline's call."""
+    import rap
+    from rap.eval import __main__ as cli
+    from rap.eval import quality
+
+    seen = {}
+
+    def fake_evaluate(pipe, data, config, out, pause_data=None, **kwargs):
+        seen.update(kwargs)
+        return {"lip_sync": {"summary": {}}, "silence": {}}
+
+    monkeypatch.setattr(rap.RAPPipeline, "load", classmethod(lambda cls, source=None, **kw: object()))
+    monkeypatch.setattr(quality, "evaluate", fake_evaluate)
+    assert cli.main(["quality", "--data", str(tmp_path), "--w", "0", "--delta", "1", "--cfg", "2", "--out", str(tmp_path)]) == 0
+    assert seen == {"hybrid_weight": 0.0, "hybrid_bias": 1.0, "guidance_scale": 2.0}
+    seen.clear()
+    assert cli.main(["quality", "--data", str(tmp_path), "--out", str(tmp_path)]) == 0
+    assert seen == {}

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--no-baseline", action="store_true", help="skip the motion-frame drift baseline")
     quality.add_argument("--steps", type=int, default=None)
     quality.add_argument("--cfg", type=float, default=None, help="audio CFG scale (default: the pipeline's, 5)")
+    quality.add_argument("--w", type=float, default=None, help="w of Eq. 7 (0 with --delta 0: full-sequence only; 0 with --delta 1: window only)")
+    quality.add_argument("--delta", type=float, default=None, help="delta of Eq. 7 (default: the pipeline's, 0)")
     quality.add_argument("--pause-data", default=None, help="held-out clips with pauses (rap.synth dataset --pause-fraction 1)")
     quality.add_argument("--out", default="outputs/quality")
     args = parser.parse_args(argv)
@@ -93,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {"num_inference_steps": args.steps} if args.steps else {}
         if args.cfg is not None:
             kwargs["guidance_scale"] = args.cfg
+        if args.w is not None:
+            kwargs["hybrid_weight"] = args.w
+        if args.delta is not None:
+            kwargs["hybrid_bias"] = args.delta
         report = evaluate(pipe, args.data, config, Path(args.out), pause_data=args.pause_data, **kwargs)
         pauses = report["pauses"]["summary"] if "pauses" in report else None
         print(json.dumps({"lip_sync": report["lip_sync"]["summary"], "silence": report["silence"], "pauses": pauses, "drift": report.get("drift")}, indent=1))
