@@ -269,6 +269,22 @@ def test_vae_crops_read_the_same_from_framed_clips_as_from_video(tmp_path):
         torch.testing.assert_close(cached[key].float(), on_the_fly[key].float(), atol=atol, rtol=0, msg=key)
 
 
+def test_framed_clips_cli_appends_a_second_data_set(tmp_path):
+    """`framed_clips --data SPEECH PAUSES`: the second set's clips follow the first's, none overwritten."""
+    from rap.synth.dataset import DatasetConfig, write_dataset
+    from rap.training.framed_clips import FramedClips, main
+
+    write_dataset(DatasetConfig(str(tmp_path / "a"), clips=2, seed=3, size=64, frames=12, shard_size=2))
+    write_dataset(DatasetConfig(str(tmp_path / "b"), clips=1, seed=4, size=64, frames=12, shard_size=1, pause_fraction=1.0))
+    assert main(["--data", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "framed"), "--resolution", "32"]) == 0
+    framed = list(FramedClips(tmp_path / "framed"))
+    assert [f.stem for f in FramedClips(tmp_path / "framed").files] == ["clip-00000", "clip-00001", "clip-00002"]
+    alone = tmp_path / "b_alone"
+    main(["--data", str(tmp_path / "b"), "--out", str(alone), "--resolution", "32"])
+    np.testing.assert_array_equal(framed[2]["frames"], next(iter(FramedClips(alone)))["frames"])
+    assert not np.array_equal(framed[0]["frames"], framed[2]["frames"])
+
+
 def test_ridge_probe_scores_a_linear_code_high_and_noise_near_zero():
     from rap.training.control_probe import ridge_r2
 

@@ -113,7 +113,7 @@ def make_clip(
 def _paused_speech(rng: np.random.Generator, voice: Voice, frames: int, fps: int):
     """Phrase, pause, phrase over room noise, cut to `frames` frames (see `make_clip`)."""
     seconds = frames / fps
-    gap = float(rng.uniform(0.6, 2.0))
+    gap = min(float(rng.uniform(0.6, 2.0)), seconds / 2)  # short clips keep room for the first phrase
     first_seconds = float(rng.uniform(0.2, 0.6)) * (seconds - gap)
     texts = [random_text(rng, first_seconds), random_text(rng, seconds)]
     utterances = [synthesize(t, voice, seed=int(rng.integers(2**31))) for t in texts]

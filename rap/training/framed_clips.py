@@ -20,7 +20,7 @@ import torch
 LABELS = ("face_mask", "mouth_boxes", "mouth", "blink")
 
 
-def write_framed_clips(dataset, out: Path, resolution: int, limit: int | None = None) -> int:
+def write_framed_clips(dataset, out: Path, resolution: int, limit: int | None = None, first_index: int = 0) -> int:
     from tqdm.auto import tqdm
 
     from rap.training.framing import frame_clip
@@ -28,7 +28,7 @@ def write_framed_clips(dataset, out: Path, resolution: int, limit: int | None = 
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     for clip in tqdm(dataset, desc="framing", unit="clip", total=limit):
-        name = out / f"clip-{written:05d}"
+        name = out / f"clip-{first_index + written:05d}"
         if not (name.with_suffix(".npz")).exists():  # resumable: finished clips are kept
             framed = frame_clip({k: clip[k] for k in ("frames", "face_mask", "mouth_boxes")}, resolution)
             np.save(name.with_suffix(".npy"), framed["frames"].numpy())
@@ -71,12 +71,14 @@ def main(argv=None) -> int:
     from rap.synth.dataset import SynthClipDataset
 
     parser = argparse.ArgumentParser(prog="python -m rap.training.framed_clips", description=__doc__)
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", required=True, nargs="+", help="one or more data sets, framed one after another")
     parser.add_argument("--out", required=True)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args(argv)
-    count = write_framed_clips(SynthClipDataset(args.data, with_meta=False), Path(args.out), args.resolution, args.limit)
+    count = 0
+    for root in args.data:  # --limit applies to each data set
+        count += write_framed_clips(SynthClipDataset(root, with_meta=False), Path(args.out), args.resolution, args.limit, count)
     print(f"framed {count} clips into {args.out}")
     return 0
 
