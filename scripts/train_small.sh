@@ -3,8 +3,8 @@
 # DiT (Algorithm 1), bundle, and the quality report on held-out clips. Every stage resumes from its
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
 # usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=270] [cache_clips=300]
-# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 85 min, framing 5 min,
-# cache 2 s a clip, DiT as long as given (2.3-2.6 s a step): about 9 hours in all with the defaults (quality report included).
+# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 min, framing 5 min,
+# cache 2 s a clip, DiT as long as given (2.3-2.6 s a step): about 10.5 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -35,7 +35,9 @@ HELD_OUT_PAUSES=$WORK/data/heldout_pause384
 # The pause clips are framed too: the decoder needs closed mouths to draw them (README "Training").
 [ -f "$WORK/data/framed256/done" ] || { python -m rap.training.framed_clips --data "$DATA" "$PAUSES" --out "$WORK/data/framed256" && touch "$WORK/data/framed256/done"; }
 [ -d "$WORK/runs/vaeprobe/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaeprobe" --init "$WORK/runs/vae/vae" --control-weight 10 --lr 3e-4 --steps 100000 --max-minutes 35
-[ -d "$WORK/runs/vaedec/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --lr 2e-4 --steps 100000 --max-minutes 85
+[ -d "$WORK/runs/vaedec/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --lr 2e-4 --steps 100000 --max-minutes 178
+# the decoder's last 20 minutes at a lower learning rate (the run resumes from its checkpoint)
+[ -f "$WORK/runs/vaedec/cooldown.done" ] || { python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --lr 6e-5 --steps 100000 --max-minutes 20 && touch "$WORK/runs/vaedec/cooldown.done"; }
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
 [ -d "$WORK/runs/ditprobe/transformer" ] || python -m rap.training.train_dit --cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/runs/ditprobe" --steps 100000 --max-minutes "$DIT_MINUTES" --lr 3e-4
