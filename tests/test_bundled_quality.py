@@ -31,7 +31,6 @@ def test_bundled_model_lip_sync_on_held_out_clips(held_out_clips):
     pipe = load_pipeline(RAPPipeline)
     report, videos = lip_sync_report(pipe, held_out_clips, seed=0)
     rows = report["clips"]
-    print(report["summary"])
     assert [v.shape[0] for v in videos] == [121, 121]
     generated = np.array([r["generated"] for r in rows])
     mismatched = np.array([r["mismatched"] for r in rows])
