@@ -35,9 +35,10 @@ HELD_OUT_PAUSES=$WORK/data/heldout_pause384
 # The pause clips are framed too: the decoder needs closed mouths to draw them (README "Training").
 [ -f "$WORK/data/framed256/done" ] || { python -m rap.training.framed_clips --data "$DATA" "$PAUSES" --out "$WORK/data/framed256" && touch "$WORK/data/framed256/done"; }
 [ -d "$WORK/runs/vaeprobe/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaeprobe" --init "$WORK/runs/vae/vae" --control-weight 10 --lr 3e-4 --steps 100000 --max-minutes 35
-[ -d "$WORK/runs/vaedec/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --lr 2e-4 --steps 100000 --max-minutes 178
+DECODER=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --steps 100000)
+[ -d "$WORK/runs/vaedec/vae" ] || python -m rap.training.train_vae "${DECODER[@]}" --lr 2e-4 --max-minutes 178
 # the decoder's last 20 minutes at a lower learning rate (the run resumes from its checkpoint)
-[ -f "$WORK/runs/vaedec/cooldown.done" ] || { python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --lr 6e-5 --steps 100000 --max-minutes 20 && touch "$WORK/runs/vaedec/cooldown.done"; }
+[ -f "$WORK/runs/vaedec/cooldown.done" ] || { python -m rap.training.train_vae "${DECODER[@]}" --lr 6e-5 --max-minutes 20 && touch "$WORK/runs/vaedec/cooldown.done"; }
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
 [ -d "$WORK/runs/ditprobe/transformer" ] || python -m rap.training.train_dit --cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/runs/ditprobe" --steps 100000 --max-minutes "$DIT_MINUTES" --lr 3e-4
