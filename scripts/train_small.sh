@@ -2,14 +2,14 @@
 # Rebuild the bundled small model from nothing: synthetic data, audio encoder, VAE, latent cache,
 # DiT (Algorithm 1), bundle, and the quality report on held-out clips. Every stage resumes from its
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
-# usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=270] [cache_clips=300]
+# usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=340] [cache_clips=300]
 # On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 min, framing 5 min,
-# cache 2 s a clip, DiT as long as given (2.3-2.6 s a step): about 10.5 hours in all with the defaults (quality report included).
+# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 12 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 CLIPS=${1:-500}
-DIT_MINUTES=${2:-270}
+DIT_MINUTES=${2:-340}
 CACHE_CLIPS=${3:-300}
 WORK=${RAP_WORK:-.}  # data/ and runs/ go here; keep it outside the checkout to survive a fresh clone
 DATA=$WORK/data/synth384
@@ -41,6 +41,10 @@ DECODER=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/
 [ -f "$WORK/runs/vaedec/cooldown.done" ] || { python -m rap.training.train_vae "${DECODER[@]}" --lr 6e-5 --max-minutes 20 && touch "$WORK/runs/vaedec/cooldown.done"; }
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
-[ -d "$WORK/runs/ditprobe/transformer" ] || python -m rap.training.train_dit --cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/runs/ditprobe" --steps 100000 --max-minutes "$DIT_MINUTES" --lr 3e-4
+# The DiT sees the pause clips too: without them its mouth opened wide over room noise (README "Training").
+DIT=(--cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/runs/ditprobe" --steps 100000)
+[ -f "$WORK/runs/ditprobe/phase1.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 3e-4 --max-minutes "$DIT_MINUTES" && touch "$WORK/runs/ditprobe/phase1.done"; }
+# its last 20 minutes at a lower learning rate (resumes from its checkpoint)
+[ -f "$WORK/runs/ditprobe/cooldown.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 1e-4 --max-minutes 20 && touch "$WORK/runs/ditprobe/cooldown.done"; }
 python -m rap.training.bundle --vae "$WORK/runs/vaedec/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
 python -m rap.eval quality --data "$HELD_OUT" --pause-data "$HELD_OUT_PAUSES" --weights models/rap-small --out "$WORK/runs/quality"
