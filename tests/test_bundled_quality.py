@@ -1,7 +1,8 @@
 """The bundled rap-small, on held-out synthetic clips (data-set seed 777000, the quality report's
-held-out seed): its mouth follows its own audio well above another clip's, its VAE's round
-trip keeps the mouth readable, and its mouth stays nearly shut over room noise. Thresholds sit below what the model card's weights measured on
-these two clips (README *Training*), so a regression in the weights or in the sampling path fails.
+held-out seed): its mouth follows its own audio well above another clip's, its VAE's round trip
+keeps the mouth readable, and its mouth stays nearly shut over room noise. Thresholds sit below
+what the model card's weights measured (README *Tests*), so a regression in the weights or in the
+sampling path fails.
 """
 
 import numpy as np
@@ -34,8 +35,7 @@ def bundled_pipe():
 def test_bundled_model_lip_sync_on_held_out_clips(bundled_pipe, held_out_clips):
     from rap.eval.quality import lip_sync_report
 
-    pipe = bundled_pipe
-    report, videos = lip_sync_report(pipe, held_out_clips, seed=0)
+    report, videos = lip_sync_report(bundled_pipe, held_out_clips, seed=0)
     rows = report["clips"]
     assert [v.shape[0] for v in videos] == [121, 121]
     generated = np.array([r["generated"] for r in rows])
@@ -49,6 +49,6 @@ def test_bundled_model_lip_sync_on_held_out_clips(bundled_pipe, held_out_clips):
 def test_bundled_model_keeps_its_mouth_shut_in_room_noise(bundled_pipe, held_out_clips):
     from rap.eval.quality import silence_report
 
-    # measured 0.09 after the DiT saw clips with pauses; 0.42 before (it opened wide at CFG 5)
+    # measured 0.071 after the DiT saw clips with pauses; 0.422 before (it opened wide at CFG 5)
     report = silence_report(bundled_pipe, held_out_clips[0]["frames"][0].numpy(), 4.0, seed=0)
     assert report["mean_opening"] <= 0.2
