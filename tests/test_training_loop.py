@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rap.training.latent_cache import latent_face_mask
+from rap.training.latent_cache import latent_face_mask, latent_mouth_mask
 from rap.training.loop import LoopConfig, run_training
 from rap.training.objective import ObjectiveConfig
 from rap.training.train_dit import dit_loss
@@ -64,6 +64,16 @@ def test_latent_face_mask_groups_frames_like_the_vae():
     assert torch.allclose(pooled[0, 2], torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
 
 
+def test_latent_mouth_mask_weighs_the_mouths_cell_one():
+    boxes = torch.tensor([[0.30, 0.50, 0.45, 0.56]]).repeat(17, 1)  # lips inside cell (row 2, col 1) of 4x4
+    boxes[9:] += torch.tensor([0.25, 0.0, 0.25, 0.0])  # the second group of frames: one cell to the right
+    mask = latent_mouth_mask(boxes, latent_frames=3, frames_per_latent=8, grid=(4, 4))
+    assert mask.shape == (1, 3, 4, 4)
+    assert mask[0, 0, 2, 1] == 1 and mask[0, 2, 2, 2] == 1 and mask[0, 2, 2, 1] < 0.5
+    assert mask[0, 0, 0].sum() == 0 and mask[0, 0, :, 3].sum() == 0  # far from the mouth: nothing
+    assert mask[0, 0, 1, 1] == pytest.approx(1 / 3, abs=1e-4)  # grown upward by half its height: 0.03 of 0.09
+
+
 def test_dit_loss_on_a_cache_batch():
     model = tiny_transformer()
     batch = {
@@ -75,6 +85,9 @@ def test_dit_loss_on_a_cache_batch():
     loss, parts = dit_loss(ObjectiveConfig(window=4))(model, batch)
     loss.backward()
     assert set(parts) == {"diffusion", "face", "temporal"} and torch.isfinite(loss)
+    batch["mouth_mask"] = torch.rand(2, 1, 6, 2, 2)
+    loss, parts = dit_loss(ObjectiveConfig(window=4, mouth_weight=10.0))(model, batch)
+    assert set(parts) == {"diffusion", "face", "temporal", "mouth"} and torch.isfinite(loss)
     assert model.patch_embedding.weight.grad is not None
 
 
@@ -316,3 +329,27 @@ def test_decoder_only_training_keeps_the_latent_space(tmp_path):
     frozen = {name: value for name, value in before.state_dict().items() if not name.startswith("decoder.")}
     assert frozen and all(torch.equal(value, after.state_dict()[name]) for name, value in frozen.items())
     assert any(not torch.equal(value, after.decoder.state_dict()[name]) for name, value in before.decoder.state_dict().items())
+
+
+def test_add_mouth_masks_to_an_older_cache_checks_the_clips_line_up(tmp_path):
+    import numpy as np
+    from safetensors.torch import load_file, save_file
+
+    from rap.training.latent_cache import add_mouth_masks
+
+    g = torch.Generator().manual_seed(0)
+    framed, cache = tmp_path / "framed", tmp_path / "cache"
+    framed.mkdir(), cache.mkdir()
+    faces, boxes = [], []
+    for i in range(3):  # framed clips 0..2; the cache holds clips 1 and 2
+        face = (torch.rand(17, 32, 32, generator=g) > 0.5).float()
+        box = torch.tensor([[0.3, 0.6, 0.5, 0.65]]).repeat(17, 1) + 0.1 * i
+        np.savez(framed / f"clip-{i:05d}.npz", face_mask=face.half().numpy(), mouth_boxes=box.numpy())
+        faces.append(latent_face_mask(face, 3, 8, (4, 4))), boxes.append(box)
+    save_file({"face_mask": torch.stack(faces[1:]).half(), "latents": torch.zeros(2, 1)}, str(cache / "chunk-00000.safetensors"))
+    with pytest.raises(ValueError, match="face masks differ"):
+        add_mouth_masks(cache, framed, first_framed_clip=0)
+    assert add_mouth_masks(cache, framed, first_framed_clip=1) == 2
+    tensors = load_file(str(cache / "chunk-00000.safetensors"))
+    expected = torch.stack([latent_mouth_mask(b, 3, 8, (4, 4)) for b in boxes[1:]]).half()
+    assert torch.equal(tensors["mouth_mask"], expected) and set(tensors) == {"face_mask", "latents", "mouth_mask"}

@@ -23,6 +23,30 @@ def test_eq3_terms():
     assert parts["temporal"] == 0 and parts["face"] == 0
 
 
+def test_mouth_term_is_off_by_default_and_adds_kappa_times_the_masked_error():
+    target = torch.zeros(1, 2, 3, 2, 2)
+    velocity = torch.ones(1, 2, 3, 2, 2)
+    mouth = torch.zeros(1, 1, 3, 2, 2)
+    mouth[..., 1, 1] = 1.0  # one cell of four
+    eq3, parts = composite_flow_matching_loss(velocity, target, None, 1.0, 1.0, mouth_mask=mouth)
+    assert "mouth" not in parts  # kappa = 0: the paper's Eq. 3 exactly
+    total, parts = composite_flow_matching_loss(velocity, target, None, 1.0, 1.0, mouth_mask=mouth, mouth_weight=4.0)
+    assert parts["mouth"] == pytest.approx(1 / 4)
+    assert total == pytest.approx(float(eq3) + 4.0 / 4)
+    with pytest.raises(ValueError, match="mouth mask"):
+        composite_flow_matching_loss(velocity, target, None, 1.0, 1.0, mouth_weight=1.0)
+
+
+def test_mouth_mask_is_windowed_with_the_latents():
+    latents, ref, audio = _inputs()
+    mouth = latents[:, :1].clone()  # the mask carries each latent frame's index at cell (0, 0)
+    config = ObjectiveConfig(window=4, audio_dropout=0.0, mouth_weight=1.0)
+    batch = sample_training_batch(latents, ref, audio, config, generator=torch.Generator().manual_seed(4), mouth_mask=mouth)
+    assert batch.mouth_mask.shape == (64, 1, 4, 2, 2)
+    first = batch.mouth_mask[:, 0, 0, 0, 0]
+    assert torch.equal(first == 0, batch.static_start) and torch.all((first == 0) | (first == 2))
+
+
 def _inputs(batch=64, frames=6, k=4):
     g = torch.Generator().manual_seed(0)
     latents = torch.randn(batch, 8, frames, 2, 2, generator=g)

@@ -10,6 +10,11 @@ scores the predicted velocity with Eq. 3.
 Choices where the paper is silent: t is drawn from the scheduler-free uniform U(0, 1) and passed to
 the model as 1000*t (the scale of the sampler's timesteps); the face mask and the audio features
 are windowed with the latents; Eq. 3's temporal term differences adjacent latent frames.
+
+Beyond the paper (off by default, so the defaults are Eq. 3 exactly): an optional mouth term
+kappa * ||m_mouth * (v - u)||^2 with the same form as the face term. At the small preset's 8x8 latent
+grid the lips cover two or three cells of 64, so Eq. 3 spends almost none of its gradient on them;
+the term lets a small model's training attend to the one part of the picture that the audio moves.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class ObjectiveConfig:
     audio_dropout: float = 0.1  # paper: 10%
     face_weight: float = 1.0  # lambda of Eq. 3 (not given in the paper)
     temporal_weight: float = 1.0  # mu of Eq. 3 (not given in the paper)
+    mouth_weight: float = 0.0  # kappa of the optional mouth term (not in the paper; 0 = Eq. 3)
     num_train_timesteps: int = 1000
 
 
@@ -37,10 +43,13 @@ def composite_flow_matching_loss(
     face_mask: torch.Tensor | None,
     face_weight: float,
     temporal_weight: float,
+    mouth_mask: torch.Tensor | None = None,
+    mouth_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Eq. 3: ||v - u||^2 + lambda ||m * (v - u)||^2 + mu ||dv - du||^2, with d along latent frames.
+    """Eq. 3: ||v - u||^2 + lambda ||m * (v - u)||^2 + mu ||dv - du||^2, with d along latent frames,
+    plus kappa ||m_mouth * (v - u)||^2 when a mouth mask and mouth_weight > 0 are given.
 
-    velocity, target: (B, C, F, H, W); face_mask broadcastable to them (1 on the face).
+    velocity, target: (B, C, F, H, W); masks broadcastable to them (1 on the face / mouth).
     Each term is a mean over elements, so the weights are comparable across resolutions.
     """
     error = velocity.float() - target.float()
@@ -51,7 +60,14 @@ def composite_flow_matching_loss(
     else:
         temporal = torch.zeros_like(diffusion)
     total = diffusion + face_weight * face + temporal_weight * temporal
-    return total, {"diffusion": diffusion.detach(), "face": face.detach(), "temporal": temporal.detach()}
+    parts = {"diffusion": diffusion.detach(), "face": face.detach(), "temporal": temporal.detach()}
+    if mouth_weight > 0:
+        if mouth_mask is None:
+            raise ValueError("mouth_weight > 0 needs a mouth mask (latent caches written before it have none)")
+        mouth = (mouth_mask * error).pow(2).mean()
+        total = total + mouth_weight * mouth
+        parts["mouth"] = mouth.detach()
+    return total, parts
 
 
 @dataclass
@@ -64,6 +80,7 @@ class TrainingBatch:
     target: torch.Tensor  # u_t = x_1 - x_0 on the window
     face_mask: torch.Tensor | None  # (B, 1, k, H, W) or None
     static_start: torch.Tensor  # (B,) bool: y of Algorithm 1
+    mouth_mask: torch.Tensor | None = None  # (B, 1, k, H, W) or None, for the optional mouth term
 
 
 def sample_training_batch(
@@ -73,12 +90,13 @@ def sample_training_batch(
     config: ObjectiveConfig,
     face_mask: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    mouth_mask: torch.Tensor | None = None,
 ) -> TrainingBatch:
     """Algorithm 1, lines 2-6.
 
     video_latents: E(V), (B, C, F_all, H, W); reference_latents: x_ref for a k-frame clip,
     (B, C, k, H, W); audio_features: (B, F_all, r_f, N, C_a) aligned with video_latents' frames;
-    face_mask: (B, 1, F_all, H, W) at latent resolution, optional.
+    face_mask, mouth_mask: (B, 1, F_all, H, W) at latent resolution, optional.
     """
     batch, _, total_frames, _, _ = video_latents.shape
     k = config.window
@@ -111,10 +129,14 @@ def sample_training_batch(
         target=window(velocity_target),
         face_mask=window(face_mask),
         static_start=static,
+        mouth_mask=window(mouth_mask),
     )
 
 
 def training_loss(model, batch: TrainingBatch, config: ObjectiveConfig):
     """Algorithm 1, lines 7-8: v_t = M(x~_t, t, c_a) and Eq. 3."""
     velocity = model(batch.model_input, batch.timestep, batch.audio_features, return_dict=False)[0]
-    return composite_flow_matching_loss(velocity, batch.target, batch.face_mask, config.face_weight, config.temporal_weight)
+    return composite_flow_matching_loss(
+        velocity, batch.target, batch.face_mask, config.face_weight, config.temporal_weight,
+        mouth_mask=batch.mouth_mask, mouth_weight=config.mouth_weight,
+    )

@@ -18,7 +18,8 @@ def dit_loss(objective: ObjectiveConfig):
         device = next(model.parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}
         step = sample_training_batch(
-            batch["latents"], batch["reference"], batch["audio"], objective, face_mask=batch["face_mask"]
+            batch["latents"], batch["reference"], batch["audio"], objective,
+            face_mask=batch["face_mask"], mouth_mask=batch.get("mouth_mask"),
         )
         return training_loss(model, step, objective)
 
@@ -41,6 +42,10 @@ def main(argv=None) -> int:
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--face-weight", type=float, default=1.0, help="lambda of Eq. 3")
     parser.add_argument("--temporal-weight", type=float, default=1.0, help="mu of Eq. 3")
+    parser.add_argument(
+        "--mouth-weight", type=float, default=0.0,
+        help="kappa of the optional mouth term added to Eq. 3 (0 = the paper's loss; needs a cache with mouth masks)",
+    )
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--mixed-precision", default="no")
     args = parser.parse_args(argv)
@@ -48,9 +53,13 @@ def main(argv=None) -> int:
     preset = get_preset(args.preset)
     model = RAPTransformer.from_pretrained(args.init) if args.init else RAPTransformer(**preset.transformer)
     objective = ObjectiveConfig(
-        window=preset.latent_frames, face_weight=args.face_weight, temporal_weight=args.temporal_weight
+        window=preset.latent_frames, face_weight=args.face_weight, temporal_weight=args.temporal_weight,
+        mouth_weight=args.mouth_weight,
     )
     cache = LatentCache(args.cache)
+    if args.mouth_weight > 0 and "mouth_mask" not in cache.tensors:
+        parser.error("--mouth-weight needs a latent cache with mouth masks: rebuild it, or add them with "
+                     "`python -m rap.training.latent_cache --add-mouth-masks FRAMED_CLIPS --out CACHE`")
     loop = LoopConfig(
         args.out, steps=args.steps, lr=args.lr, ema_decay=args.ema, save_every=250,
         max_minutes=args.max_minutes, mixed_precision=args.mixed_precision,
