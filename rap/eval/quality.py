@@ -103,6 +103,17 @@ def silence_report(pipe, portrait, seconds: float, seed: int = 0, **kwargs) -> d
     return {"seconds": seconds, "mean_opening": round(float(opening.mean()), 4), "max_opening": round(float(opening.max()), 4)}
 
 
+def silence_over_identities(pipe, portraits: list[np.ndarray], seconds: float, seed: int = 0, **kwargs) -> dict:
+    """`silence_report` for several portraits: one identity can keep its mouth shut while others do not."""
+    rows = [silence_report(pipe, portrait, seconds, seed, **kwargs) for portrait in portraits]
+    return {
+        "seconds": seconds,
+        "mean_opening": round(float(np.mean([r["mean_opening"] for r in rows])), 4),
+        "max_opening": round(float(np.max([r["max_opening"] for r in rows])), 4),
+        "identities": [{"mean_opening": r["mean_opening"], "max_opening": r["max_opening"]} for r in rows],
+    }
+
+
 def quiet_frames(phonemes, num_frames: int, fps: int = 25) -> np.ndarray:
     """Frames no phoneme touches, nor its neighbours (a mouth may open a frame early for speech)."""
     talking = np.zeros(num_frames, bool)
@@ -177,7 +188,8 @@ def evaluate(
     report = {"weights": getattr(pipe, "weights_source", "?"), "data": str(data), "settings": kwargs}
     report["lip_sync"], videos = lip_sync_report(pipe, clips, config.seed, **kwargs)
     portrait = clips[0]["frames"][0].numpy()
-    report["silence"] = silence_report(pipe, portrait, config.silence_seconds, config.seed, **kwargs)
+    portraits = [clip["frames"][0].numpy() for clip in clips]
+    report["silence"] = silence_over_identities(pipe, portraits, config.silence_seconds, config.seed, **kwargs)
     if pause_data is not None:
         paused = [clip for _, clip in zip(range(config.clips), SynthClipDataset(pause_data, with_meta=True))]
         report["pauses"] = pause_report(pipe, paused, config.seed, **kwargs)
