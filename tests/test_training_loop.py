@@ -332,7 +332,6 @@ def test_decoder_only_training_keeps_the_latent_space(tmp_path):
 
 
 def test_add_mouth_masks_to_an_older_cache_checks_the_clips_line_up(tmp_path):
-    import numpy as np
     from safetensors.torch import load_file, save_file
 
     from rap.training.latent_cache import add_mouth_masks

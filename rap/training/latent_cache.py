@@ -25,12 +25,16 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 
+def _mean_per_latent_frame(per_frame: torch.Tensor, latent_frames: int, frames_per_latent: int) -> torch.Tensor:
+    """(T, ...) -> (F, ...): latent j averages frames r*j-r+1 .. r*j (frame 0 for j=0), as the causal VAE groups them."""
+    r = frames_per_latent
+    groups = [per_frame[:1]] + [per_frame[r * j - r + 1 : r * j + 1] for j in range(1, latent_frames)]
+    return torch.stack([g.mean(0) for g in groups])
+
+
 def latent_face_mask(face_mask: torch.Tensor, latent_frames: int, frames_per_latent: int, grid: tuple[int, int]):
-    """(T, h, w) per-frame mask -> (1, F, H, W): latent j averages frames r*j-r+1 .. r*j (frame 0 for j=0)."""
-    groups = [face_mask[:1]] + [
-        face_mask[frames_per_latent * j - frames_per_latent + 1 : frames_per_latent * j + 1] for j in range(1, latent_frames)
-    ]
-    per_latent = torch.stack([g.mean(0) for g in groups])
+    """(T, h, w) per-frame mask -> (1, F, H, W), averaged per latent frame and pooled to the latent grid."""
+    per_latent = _mean_per_latent_frame(face_mask, latent_frames, frames_per_latent)
     return F.adaptive_avg_pool2d(per_latent[:, None], grid)[:, 0][None]
 
 
@@ -52,10 +56,7 @@ def latent_mouth_mask(mouth_boxes: torch.Tensor, latent_frames: int, frames_per_
 
     coverage = overlap(y0, y1, grid[0])[:, :, None] * overlap(x0, x1, grid[1])[:, None, :]  # (T, H, W)
     coverage = coverage / coverage.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
-    groups = [coverage[:1]] + [
-        coverage[frames_per_latent * j - frames_per_latent + 1 : frames_per_latent * j + 1] for j in range(1, latent_frames)
-    ]
-    return torch.stack([g.mean(0) for g in groups])[None]
+    return _mean_per_latent_frame(coverage, latent_frames, frames_per_latent)[None]
 
 
 @torch.no_grad()
