@@ -187,8 +187,8 @@ def evaluate(
     clips = [clip for _, clip in zip(range(config.clips), SynthClipDataset(data, with_meta=True))]
     report = {"weights": getattr(pipe, "weights_source", "?"), "data": str(data), "settings": kwargs}
     report["lip_sync"], videos = lip_sync_report(pipe, clips, config.seed, **kwargs)
-    portrait = clips[0]["frames"][0].numpy()
     portraits = [clip["frames"][0].numpy() for clip in clips]
+    portrait = portraits[0]  # the long-video drift runs from the first clip's portrait
     report["silence"] = silence_over_identities(pipe, portraits, config.silence_seconds, config.seed, **kwargs)
     if pause_data is not None:
         paused = [clip for _, clip in zip(range(config.clips), SynthClipDataset(pause_data, with_meta=True))]
