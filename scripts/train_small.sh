@@ -28,11 +28,11 @@ HELD_OUT_PAUSES=$WORK/data/heldout_pause384
 # existed; a rebuild gets it.
 [ -d "$WORK/runs/vae/vae" ] || python -m rap.training.train_vae --data "$DATA" --held-out "$HELD_OUT" --out "$WORK/runs/vae" --steps 6000 --max-minutes 30
 [ -f "$WORK/runs/vae/phase2.done" ] || { python -m rap.training.train_vae --data "$DATA" --held-out "$HELD_OUT" --out "$WORK/runs/vae" --steps 6000 --max-minutes 24 --crop 128 --batch-size 4 --lr 2e-4 && touch "$WORK/runs/vae/phase2.done"; }
-# The mouth, in two more VAE phases (README "Training"): frame the clips once to disk, continue the
+# The mouth, in two more VAE phases (docs/training_log.md): frame the clips once to disk, continue the
 # VAE with the latent control probe so that the latent carries the mouth, then train its decoder
 # alone on 128-px crops so that it draws it. --decoder-only keeps the encoder and the latent
 # statistics, so the latents cached for the DiT are the probe VAE's and the decoder's alike.
-# The pause clips are framed too: the decoder needs closed mouths to draw them (README "Training").
+# The pause clips are framed too: the decoder needs closed mouths to draw them (docs/training_log.md).
 [ -f "$WORK/data/framed256/done" ] || { python -m rap.training.framed_clips --data "$DATA" "$PAUSES" --out "$WORK/data/framed256" && touch "$WORK/data/framed256/done"; }
 [ -d "$WORK/runs/vaeprobe/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaeprobe" --init "$WORK/runs/vae/vae" --control-weight 10 --lr 3e-4 --steps 100000 --max-minutes 35
 DECODER=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --steps 100000)
@@ -41,7 +41,7 @@ DECODER=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/
 [ -f "$WORK/runs/vaedec/cooldown.done" ] || { python -m rap.training.train_vae "${DECODER[@]}" --lr 6e-5 --max-minutes 20 && touch "$WORK/runs/vaedec/cooldown.done"; }
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
-# The DiT sees the pause clips too: without them its mouth opened wide over room noise (README "Training").
+# The DiT sees the pause clips too: without them its mouth opened wide over room noise (docs/training_log.md).
 DIT=(--cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/runs/ditprobe" --steps 100000)
 [ -f "$WORK/runs/ditprobe/phase1.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 3e-4 --max-minutes "$DIT_MINUTES" && touch "$WORK/runs/ditprobe/phase1.done"; }
 # its last 20 minutes at a lower learning rate (resumes from its checkpoint)
