@@ -352,3 +352,29 @@ def test_add_mouth_masks_to_an_older_cache_checks_the_clips_line_up(tmp_path):
     tensors = load_file(str(cache / "chunk-00000.safetensors"))
     expected = torch.stack([latent_mouth_mask(b, 3, 8, (4, 4)) for b in boxes[1:]]).half()
     assert torch.equal(tensors["mouth_mask"], expected) and set(tensors) == {"face_mask", "latents", "mouth_mask"}
+
+
+def test_train_dit_trains_under_the_attention_scope_it_is_given(tmp_path):
+    """Table 3's single-scope models: the scope becomes the transformer's default w and delta, so
+    the training loss (which calls the model without them) runs window-only or full-only."""
+    from rap.presets import get_preset
+    from rap.training.train_dit import build_transformer
+
+    torch.manual_seed(0)
+    tiny_transformer().save_pretrained(tmp_path / "init")
+    window_only = build_transformer(get_preset("rap-small"), str(tmp_path / "init"), hybrid_weight=0.0, hybrid_bias=1.0)
+    assert (window_only.config.hybrid_weight, window_only.config.hybrid_bias) == (0.0, 1.0)
+    hybrid = build_transformer(get_preset("rap-small"), str(tmp_path / "init"))
+    assert (hybrid.config.hybrid_weight, hybrid.config.hybrid_bias) == (1.0, 0.0)
+
+    x = torch.randn(1, 16, 3, 2, 2)
+    t = torch.full((1, 3), 500.0)
+    audio = torch.randn(1, 3, 8, 2, 16)
+    with torch.no_grad():
+        default = window_only(x, t, audio_features=audio, return_dict=False)[0]
+        explicit = window_only(x, t, audio_features=audio, hybrid_weight=0.0, hybrid_bias=1.0, return_dict=False)[0]
+        paper = window_only(x, t, audio_features=audio, hybrid_weight=1.0, hybrid_bias=0.0, return_dict=False)[0]
+    torch.testing.assert_close(default, explicit)
+    assert (default - paper).abs().max() > 1e-4
+    scratch = build_transformer(get_preset("rap-small"), None, hybrid_weight=0.0, hybrid_bias=0.0)
+    assert scratch.config.hybrid_bias == 0.0 and scratch.config.num_layers == get_preset("rap-small").transformer["num_layers"]

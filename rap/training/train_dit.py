@@ -2,6 +2,11 @@
 
 `python -m rap.training.train_dit --cache data/latents --out runs/dit`
 (`accelerate launch -m rap.training.train_dit ...` for several GPUs.)
+
+Table 3 trains one model per attention scope: `--hybrid-weight 0 --hybrid-bias 0` is full-sequence
+fusion only (alpha = 0 in every layer), `--hybrid-weight 0 --hybrid-bias 1` window fusion only; the
+default is the preset's (or --init's) w = 1, delta = 0, the paper's hybrid. The scope is stored in the
+saved transformer's config as its default w and delta.
 """
 
 from __future__ import annotations
@@ -26,8 +31,18 @@ def dit_loss(objective: ObjectiveConfig):
     return loss_fn
 
 
-def main(argv=None) -> int:
+def build_transformer(preset, init: str | None = None, hybrid_weight: float | None = None, hybrid_bias: float | None = None):
+    """The DiT to train: from --init or from the preset's config, with the attention scope (w, delta
+    of Eq. 7) it trains under, when given."""
     from rap import RAPTransformer
+
+    scope = {k: v for k, v in (("hybrid_weight", hybrid_weight), ("hybrid_bias", hybrid_bias)) if v is not None}
+    if init:
+        return RAPTransformer.from_pretrained(init, **scope)
+    return RAPTransformer(**{**preset.transformer, **scope})
+
+
+def main(argv=None) -> int:
     from rap.presets import get_preset
     from rap.training.latent_cache import LatentCache
 
@@ -46,12 +61,14 @@ def main(argv=None) -> int:
         "--mouth-weight", type=float, default=0.0,
         help="kappa of the optional mouth term added to Eq. 3 (0 = the paper's loss; needs a cache with mouth masks)",
     )
+    parser.add_argument("--hybrid-weight", type=float, default=None, help="w of Eq. 7 while training (Table 3)")
+    parser.add_argument("--hybrid-bias", type=float, default=None, help="delta of Eq. 7 while training (Table 3)")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--mixed-precision", default="no")
     args = parser.parse_args(argv)
 
     preset = get_preset(args.preset)
-    model = RAPTransformer.from_pretrained(args.init) if args.init else RAPTransformer(**preset.transformer)
+    model = build_transformer(preset, args.init, args.hybrid_weight, args.hybrid_bias)
     objective = ObjectiveConfig(
         window=preset.latent_frames, face_weight=args.face_weight, temporal_weight=args.temporal_weight,
         mouth_weight=args.mouth_weight,
