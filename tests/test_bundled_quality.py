@@ -1,9 +1,9 @@
 """The bundled rap-small, on held-out synthetic clips (data-set seed 777000, the quality report's
 held-out seed): its mouth follows its own audio well above another clip's, its VAE's round trip
-keeps the mouth readable, and, sampled without guidance, its mouth stays nearly shut over room noise
-for each identity (at the default CFG 5 it does not: README *Training*, docs/training_log.md). Thresholds sit below
-what the model card's weights measured (README *Tests*), so a regression in the weights or in the
-sampling path fails.
+keeps the mouth readable, and, sampled without guidance, its mouth stays nearly shut over room
+noise for each identity (at the default CFG 5 it does not: README *Training*, docs/training_log.md).
+Thresholds sit below what the model card's weights measured (README *Tests*), so a regression in the
+weights or in the sampling path fails.
 """
 
 import numpy as np
