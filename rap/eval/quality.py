@@ -8,7 +8,9 @@ sentences were not in the training set (another data-set seed):
   video, of the ground-truth video framed like the model's input, of the generated video against
   another clip's phonemes (mismatched audio: what the score is worth without sync), and of the
   ground truth passed through the pipeline's VAE (reconstructed: the most a generator that works
-  in this VAE's latent space can reach; it splits a shortfall between the VAE and the DiT);
+  in this VAE's latent space can reach; it splits a shortfall between the VAE and the DiT), with
+  PSNR against the ground truth and frame-to-frame change for each (`rap.eval.fidelity`: stand-ins
+  for Table 3's FID and FVD, which need networks that cannot be fetched here);
 - silence: the mouth opening the reader sees in a video generated from near-silence, next to the
   ground truth's closed-mouth frames and to generated speech; and, given clips with pauses
   (`--pause-data`), the opening in each pause against the ground truth's and against talking;
@@ -61,7 +63,8 @@ def vae_round_trip(pipe, frames: np.ndarray) -> np.ndarray:
 
 def lip_sync_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> tuple[dict, list[np.ndarray]]:
     """Sync scores of generated, ground-truth, mismatched and VAE-reconstructed videos (clips from
-    `SynthClipDataset`), and the generated videos."""
+    `SynthClipDataset`), their FID/FVD stand-ins (`rap.eval.fidelity`), and the generated videos."""
+    from rap.eval.fidelity import frame_change, video_psnr
     from rap.eval.mouth_reader import read_mouth
     from rap.eval.sync import sync_score
     from rap.training.framing import frame_clip
@@ -70,6 +73,7 @@ def lip_sync_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> tuple[d
     for i, clip in enumerate(clips):
         video = _generate(pipe, clip["frames"][0].numpy(), clip["audio"].numpy(), seed + i, **kwargs)
         truth = frame_clip(clip, pipe.config.resolution)["frames"].numpy()
+        reconstructed = vae_round_trip(pipe, truth)
         other = clips[(i + 1) % len(clips)]["phonemes"]
         generated = sync_score(video, phonemes=clip["phonemes"])
         ground_truth = sync_score(truth, phonemes=clip["phonemes"])
@@ -80,14 +84,19 @@ def lip_sync_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> tuple[d
             "generated_offset": generated.offset,
             "ground_truth": ground_truth.score,
             "mismatched": sync_score(video, phonemes=other).score,
-            "reconstructed": sync_score(vae_round_trip(pipe, truth), phonemes=clip["phonemes"]).score,
+            "reconstructed": sync_score(reconstructed, phonemes=clip["phonemes"]).score,
             "generated_opening": float(generated.video_opening.mean()),
             "ground_truth_opening": float(ground_truth.video_opening.mean()),
             "ground_truth_closed_opening": float(read_mouth(truth[closed])["opening"].mean()) if closed.any() else None,
+            "psnr_generated": video_psnr(video, truth),
+            "psnr_reconstructed": video_psnr(reconstructed, truth),
+            "frame_change_generated": frame_change(video),
+            "frame_change_ground_truth": frame_change(truth),
+            "frame_change_reconstructed": frame_change(reconstructed),
         })
         generated_videos.append(video)
     mean = lambda key: float(np.mean([r[key] for r in rows if r[key] is not None]))
-    summary = {key: round(mean(key), 4) for key in ("generated", "ground_truth", "mismatched", "reconstructed", "generated_opening", "ground_truth_opening", "ground_truth_closed_opening")}
+    summary = {key: round(mean(key), 4) for key in rows[0] if key not in ("key", "generated_offset")}
     summary["generated_over_ground_truth"] = round(summary["generated"] / summary["ground_truth"], 4)
     return {"summary": summary, "clips": rows}, generated_videos
 
