@@ -220,3 +220,16 @@ def test_hiss_alone_is_not_scaled_up_to_speech(pipe):
     speech = speech_like(1.0)
     windows.set_utterance(speech)
     assert float(windows._samples(speech, 0, 25).std()) == pytest.approx(1.0, rel=0.05)
+
+
+def test_the_transformer_s_own_attention_scope_is_the_default(portrait):
+    """A Table 3 model (trained window-only) is sampled window-only unless a call says otherwise."""
+    from conftest import tiny_pipeline
+
+    window_only = tiny_pipeline()
+    window_only.transformer.register_to_config(hybrid_weight=0.0, hybrid_bias=1.0)
+    audio = speech_like(1.0)
+    run = lambda **scope: window_only(portrait, audio, num_inference_steps=2, crop="center", **scope).frames
+    default = run()
+    assert np.array_equal(default, run(hybrid_weight=0.0, hybrid_bias=1.0))
+    assert not np.array_equal(default, run(hybrid_weight=1.0, hybrid_bias=0.0))

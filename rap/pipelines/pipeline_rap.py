@@ -185,8 +185,8 @@ class RAPPipeline(DiffusionPipeline):
         num_inference_steps: int | None = None,
         guidance_scale: float = 5.0,
         overlap: int = 3,
-        hybrid_weight: float = 1.0,
-        hybrid_bias: float = 0.0,
+        hybrid_weight: float | None = None,
+        hybrid_bias: float | None = None,
         shift: float | None = None,
         seed: int | None = 0,
         generator: torch.Generator | None = None,
@@ -199,7 +199,9 @@ class RAPPipeline(DiffusionPipeline):
 
         image: path / PIL / array; audio: path / (rate, samples) / 16 kHz array. guidance_scale is the
         audio CFG scale (1 disables the unconditional pass); overlap is n of Algorithm 2; hybrid_weight
-        and hybrid_bias are w and delta of Eq. 7; crop is "face", "auto", "center" or "none".
+        and hybrid_bias are w and delta of Eq. 7 (None: the transformer's own: the scope a Table 3 model
+        was trained with, the paper's w = 1, delta = 0 otherwise); crop is "face", "auto", "center" or
+        "none".
         stop, if given, is asked before every denoising step and before every decode; when it
         returns True the stream ends there (a Stop button frees the worker within one step).
         """
