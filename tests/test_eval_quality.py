@@ -120,3 +120,38 @@ def test_quality_cli_forwards_the_attention_scope(monkeypatch, tmp_path):
     seen.clear()
     assert cli.main(["quality", "--data", str(tmp_path), "--out", str(tmp_path)]) == 0
     assert seen == {}
+
+
+def test_mismatched_control_averages_every_other_clip(monkeypatch):
+    """The mismatched score is the mean over all other clips' phoneme tables (not one pairing), and
+    the mouth is read once per video, not once per table."""
+    import torch
+
+    from rap.eval import quality
+    from rap.eval.sync import SyncResult
+
+    frames = np.zeros((9, 8, 8, 3), np.uint8)
+    clips = [
+        {"key": f"c{i}", "frames": torch.zeros(9, 8, 8, 3, dtype=torch.uint8), "audio": torch.zeros(16000),
+         "phonemes": f"table{i}", "opening": torch.ones(9)}
+        for i in range(3)
+    ]
+    tables = {"table0": 0.1, "table1": 0.4, "table2": 0.7}
+    reads = []
+
+    def fake_sync(video, phonemes=None, video_opening=None, **kwargs):
+        if video_opening is None:
+            reads.append(phonemes)
+        return SyncResult(tables[phonemes], 0, video_opening=np.full(9, 0.2))
+
+    monkeypatch.setattr(quality, "_generate", lambda *a, **k: frames)
+    monkeypatch.setattr(quality, "vae_round_trip", lambda pipe, truth: truth)
+    monkeypatch.setattr("rap.training.framing.frame_clip", lambda clip, size: {"frames": clip["frames"]})
+    monkeypatch.setattr("rap.eval.sync.sync_score", fake_sync)
+    pipe = type("Pipe", (), {"config": type("Config", (), {"resolution": 8})()})()
+    report, _ = quality.lip_sync_report(pipe, clips)
+    rows = report["clips"]
+    assert [r["mismatched"] for r in rows] == pytest.approx([0.55, 0.4, 0.25])
+    assert [r["mismatched_next_clip"] for r in rows] == pytest.approx([0.4, 0.7, 0.1])
+    assert report["summary"]["mismatched"] == pytest.approx(0.4)
+    assert len(reads) == 3 * 3  # generated, ground truth, reconstructed: one mouth read each
