@@ -154,4 +154,5 @@ def test_mismatched_control_averages_every_other_clip(monkeypatch):
     assert [r["mismatched"] for r in rows] == pytest.approx([0.55, 0.4, 0.25])
     assert [r["mismatched_next_clip"] for r in rows] == pytest.approx([0.4, 0.7, 0.1])
     assert report["summary"]["mismatched"] == pytest.approx(0.4)
+    assert report["summary"]["ground_truth_closed_opening"] is None  # no clip has its lips shut
     assert len(reads) == 3 * 3  # generated, ground truth, reconstructed: one mouth read each

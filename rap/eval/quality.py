@@ -102,8 +102,11 @@ def lip_sync_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> tuple[d
             "frame_change_reconstructed": frame_change(reconstructed),
         })
         generated_videos.append(video)
-    mean = lambda key: float(np.mean([r[key] for r in rows if r[key] is not None]))
-    summary = {key: round(mean(key), 4) for key in rows[0] if key not in ("key", "generated_offset")}
+    def mean(key):  # None when no clip has the value (e.g. no closed-mouth frame, a single clip)
+        values = [r[key] for r in rows if r[key] is not None]
+        return round(float(np.mean(values)), 4) if values else None
+
+    summary = {key: mean(key) for key in rows[0] if key not in ("key", "generated_offset")}
     summary["generated_over_ground_truth"] = round(summary["generated"] / summary["ground_truth"], 4)
     return {"summary": summary, "clips": rows}, generated_videos
 
