@@ -6,8 +6,8 @@ Three measurements, each against a control, on synthetic clips whose identities,
 sentences were not in the training set (another data-set seed):
 - lip sync: the meter's score (`sync_score`, against the clip's phoneme table) of the generated
   video, of the ground-truth video framed like the model's input, of the generated video against
-  another clip's phonemes (mismatched audio: what the score is worth without sync), and of the
-  ground truth passed through the pipeline's VAE (reconstructed: the most a generator that works
+  every other clip's phonemes, averaged (mismatched audio: what the score is worth without sync),
+  and of the ground truth passed through the pipeline's VAE (reconstructed: the most a generator that works
   in this VAE's latent space can reach; it splits a shortfall between the VAE and the DiT), with
   PSNR against the ground truth and frame-to-frame change for each (`rap.eval.fidelity`: stand-ins
   for Table 3's FID and FVD, which need networks that cannot be fetched here);
