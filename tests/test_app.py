@@ -302,3 +302,15 @@ def test_model_card_status_line(tmp_path):
     assert model_card_status(tmp_path) is None and model_card_status("random (untrained)") is None
     (tmp_path / "MODEL_CARD.md").write_text("# card\n\n**Status:** early preview, blurry.\n\nmore\n")
     assert model_card_status(tmp_path) == "**Status:** early preview, blurry."
+
+
+def test_w_and_delta_sliders_start_at_the_model_s_own_scope():
+    """A window-only model (Table 3) opens with w = 0, delta = 1, not the paper's hybrid."""
+    from rap.app.ui import build_demo
+
+    window_only = tiny_pipeline()
+    window_only.transformer.register_to_config(hybrid_weight=0.0, hybrid_bias=1.0)
+    demo = build_demo(window_only)
+    sliders = {c["props"].get("label"): c["props"].get("value") for c in demo.config["components"]}
+    assert sliders["w (hybrid attention slope)"] == 0.0
+    assert sliders["δ (hybrid attention offset)"] == 1.0

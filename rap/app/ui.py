@@ -294,6 +294,8 @@ def build_demo(pipe: RAPPipeline | None = None) -> gr.Blocks:
     _STORES[store_key] = store
     pipe = store.get("")
     num_layers = pipe.transformer.config.num_layers
+    # the sliders start at the model's own w, delta: the paper's 1, 0, or the scope a Table 3 model trained with
+    scope = (pipe.transformer.config.hybrid_weight, pipe.transformer.config.hybrid_bias)
     max_overlap = max(1, min(8, pipe.config.latent_frames - 1))
     portraits = _samples(ASSETS_DIR / "portraits", IMAGE_SUFFIXES)
     speeches = _samples(ASSETS_DIR / "speech", AUDIO_SUFFIXES)
@@ -351,9 +353,9 @@ def build_demo(pipe: RAPPipeline | None = None) -> gr.Blocks:
                 overlap = gr.Slider(1, max_overlap, value=min(3, max_overlap), step=1, label="Overlap n (latent frames)",
                                     info="Latent frames each clip inherits from the previous one.")  # fmt: skip
                 with gr.Row():
-                    hybrid_weight = gr.Slider(-1, 2, value=1.0, step=0.05, label="w (hybrid attention slope)")
-                    hybrid_bias = gr.Slider(-0.5, 1, value=0.0, step=0.05, label="δ (hybrid attention offset)")
-                alpha_plot = gr.Plot(value=alpha_figure(num_layers, 1.0, 0.0), label="α(i) per layer (Eq. 7)",
+                    hybrid_weight = gr.Slider(-1, 2, value=scope[0], step=0.05, label="w (hybrid attention slope)")
+                    hybrid_bias = gr.Slider(-0.5, 1, value=scope[1], step=0.05, label="δ (hybrid attention offset)")
+                alpha_plot = gr.Plot(value=alpha_figure(num_layers, *scope), label="α(i) per layer (Eq. 7)",
                                      elem_id="rap-alpha")  # fmt: skip
                 with gr.Row():
                     steps = gr.Slider(1, 50, value=pipe.config.default_steps, step=1, label="Denoising steps")
@@ -393,7 +395,12 @@ def build_demo(pipe: RAPPipeline | None = None) -> gr.Blocks:
             )
         tts_button.click(speak_text, [tts_text, tts_voice], audio, api_name="speak")
         if ALLOW_WEIGHTS_CHOICE:
-            weights.submit(lambda source: _describe_model(store.get(source)), weights, model_info, api_name=False)
+            def load_weights(source):
+                chosen = store.get(source)
+                config = chosen.transformer.config
+                return _describe_model(chosen), config.hybrid_weight, config.hybrid_bias
+
+            weights.submit(load_weights, weights, [model_info, hybrid_weight, hybrid_bias], api_name=False)
 
         def run(image, audio, allow_center_crop, guidance_scale, overlap, hybrid_weight, hybrid_bias, steps, seed,
                 weights, long_video, crop, request: gr.Request):  # fmt: skip
