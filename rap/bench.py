@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from rap.pipelines.guidance import GUIDANCE_MODES
+
 
 def synthetic_inputs(seconds: float, resolution: int, seed: int = 0):
     """A textured portrait-sized image and speech-like audio (no files needed)."""
@@ -47,7 +49,10 @@ def run(args) -> dict:
         pipe.register_to_config(resolution=args.resolution)
     device = pipe._execution_device
     image, audio = synthetic_inputs(args.seconds, pipe.config.resolution)
-    kwargs = dict(num_inference_steps=args.steps, guidance_scale=args.cfg, overlap=args.overlap, crop="center", seed=0)
+    kwargs = dict(
+        num_inference_steps=args.steps, guidance_scale=args.cfg, guidance=args.guidance, overlap=args.overlap,
+        crop="center", seed=0,
+    )
     if args.warmup:
         for _ in pipe.stream(image, audio[: 16000 // 2], **kwargs):
             pass
@@ -75,6 +80,7 @@ def run(args) -> dict:
         "dtype": str(pipe.transformer.dtype).replace("torch.", ""),
         "steps": args.steps or pipe.config.default_steps,
         "cfg": args.cfg,
+        "guidance": args.guidance,
         "overlap": args.overlap,
         "resolution": pipe.config.resolution,
         "frames": frames,
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="pipeline folder or hub id (default: the bundled model)")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--cfg", type=float, default=5.0)
+    parser.add_argument("--guidance", default="cfg", choices=GUIDANCE_MODES, help="cfg, interval or tangential (rap.pipelines.guidance)")
     parser.add_argument("--overlap", type=int, default=3)
     parser.add_argument("--resolution", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=10.0, help="audio length to generate")
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         ("device", result["device"]),
         ("dtype", result["dtype"]),
         ("resolution", f"{result['resolution']}x{result['resolution']}"),
-        ("steps / cfg / n", f"{result['steps']} / {result['cfg']} / {result['overlap']}"),
+        ("steps / cfg / n", f"{result['steps']} / {result['cfg']} ({result['guidance']}) / {result['overlap']}"),
         ("frames", f"{result['frames']} in {result['clips']} clips ({result['audio_s']:.1f} s of audio)"),
         ("fps", f"{result['fps']:.1f}"),
         ("time to first clip", f"{result['first_clip_s']:.2f} s"),

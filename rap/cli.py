@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from rap.pipelines.guidance import GUIDANCE_MODES
 from rap.presets import PAPER_DEFAULTS
 
 
@@ -14,6 +15,8 @@ def add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-random", action="store_true", help="accept untrained weights (preset names, missing bundle)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     parser.add_argument("--cfg", type=float, default=PAPER_DEFAULTS["guidance_scale"], help="audio CFG scale")
+    parser.add_argument("--guidance", default="cfg", choices=GUIDANCE_MODES,
+                        help="how the audio guidance is applied (cfg: the paper's, every step; interval: first half of the steps)")
     parser.add_argument("--overlap", type=int, default=PAPER_DEFAULTS["overlap"], help="n of Algorithm 2")
     parser.add_argument("--w", type=float, default=None, help="w of Eq. 7 (default: the model's; the paper's 1)")
     parser.add_argument("--delta", type=float, default=None, help="delta of Eq. 7 (default: the model's; the paper's 0)")
@@ -47,6 +50,7 @@ def generation_kwargs(args) -> dict:
     return dict(
         num_inference_steps=args.steps,
         guidance_scale=args.cfg,
+        guidance=args.guidance,
         overlap=args.overlap,
         hybrid_weight=args.w,
         hybrid_bias=args.delta,

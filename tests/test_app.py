@@ -47,6 +47,7 @@ DEFAULTS = dict(
     weights="",
     long_video="Latent inheritance (RAP)",
     crop="Face (detect, enlarge the box 2x)",
+    guidance="CFG on every step (paper)",
 )
 
 
@@ -239,6 +240,23 @@ def test_bad_inputs_give_sentences(server, inputs, case, overrides, message):
     with pytest.raises(AppError, match=message) as error:
         submit(client, image, audio, **overrides).result(timeout=60)
     assert "Traceback" not in str(error.value)
+
+
+def test_guidance_choice_reaches_the_pipeline(server, inputs, monkeypatch):
+    from rap.pipelines.pipeline_rap import RAPPipeline
+
+    seen = []
+    original = RAPPipeline.stream
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("guidance"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RAPPipeline, "stream", spy)
+    client = Client(server, verbose=False, download_files=False)
+    submit(client, inputs["image"], inputs["speech"], guidance="CFG on the first half of the steps (faster)").result(timeout=60)
+    submit(client, inputs["image"], inputs["speech"]).result(timeout=60)
+    assert seen == ["interval", "cfg"]
 
 
 def test_audio_over_the_limit_is_refused(server, inputs, monkeypatch):

@@ -8,6 +8,7 @@ from rap import RAPPipeline
 from rap.loading import WeightsNotFoundError
 from rap.media.audio import AudioError
 from rap.pipelines.audio_features import null_audio_features
+from rap.pipelines.guidance import make_audio_guider
 from conftest import speech_like
 
 
@@ -59,16 +60,61 @@ def _velocity_inputs(pipe):
 def test_cfg_scale_one_is_the_conditional_prediction(pipe):
     latents, ref, features = _velocity_inputs(pipe)
     t = torch.tensor(500.0)
+    cfg1, cfg5 = make_audio_guider("cfg", 1.0), make_audio_guider("cfg", 5.0)
     with torch.no_grad():
         both = pipe.transformer.encode_audio(torch.cat([features, null_audio_features(features)]))
         cond_only = pipe.transformer.encode_audio(features)
-        v_cfg1 = pipe._predict_velocity(latents, ref, t, both, 1.0, 1.0, 0.0)
-        v_cond = pipe._predict_velocity(latents, ref, t, cond_only, 1.0, 1.0, 0.0)
-        v_uncond = pipe._predict_velocity(latents, ref, t, both[1:], 1.0, 1.0, 0.0)
-        v_cfg5 = pipe._predict_velocity(latents, ref, t, both, 5.0, 1.0, 0.0)
+        v_cfg1 = pipe._predict_velocity(latents, ref, t, both, cfg1, 1.0, 0.0)
+        v_cond = pipe._predict_velocity(latents, ref, t, cond_only, cfg5, 1.0, 0.0)
+        v_uncond = pipe._predict_velocity(latents, ref, t, both[1:], cfg5, 1.0, 0.0)
+        v_cfg5 = pipe._predict_velocity(latents, ref, t, both, cfg5, 1.0, 0.0)
     assert torch.allclose(v_cfg1, v_cond, atol=1e-5)
     assert not torch.allclose(v_cond, v_uncond, atol=1e-4)  # the audio matters
     assert torch.allclose(v_cfg5, v_uncond + 5.0 * (v_cond - v_uncond), atol=1e-4)
+
+
+def test_tangential_guidance_guides_from_the_projected_unconditional_prediction(pipe):
+    latents, ref, features = _velocity_inputs(pipe)
+    t = torch.tensor(500.0)
+    with torch.no_grad():
+        both = pipe.transformer.encode_audio(torch.cat([features, null_audio_features(features)]))
+        v_cond, v_uncond = (pipe._predict_velocity(latents, ref, t, both[i : i + 1], None, 1.0, 0.0) for i in (0, 1))
+        v_tcfg = pipe._predict_velocity(latents, ref, t, both, make_audio_guider("tangential", 5.0), 1.0, 0.0)
+    # the unconditional prediction projected on the pair's top right-singular vector
+    pair = torch.stack([v_cond.flatten(), v_uncond.flatten()]).double()
+    top = torch.linalg.svd(pair, full_matrices=False).Vh[0]
+    projected = ((v_uncond.flatten().double() @ top) * top).reshape(v_uncond.shape)
+    expected = projected + 5.0 * (v_cond.double() - projected)
+    assert torch.allclose(v_tcfg.double(), expected, atol=1e-4)
+    assert not torch.allclose(v_tcfg, v_uncond + 5.0 * (v_cond - v_uncond), atol=1e-3)
+
+
+def _batch_sizes_per_step(pipe, portrait, audio, **kwargs):
+    sizes = []
+    hook = pipe.transformer.register_forward_hook(lambda module, args, out: sizes.append(args[0].shape[0]))
+    try:
+        frames = pipe(portrait, audio, crop="center", **kwargs).frames
+    finally:
+        hook.remove()
+    return sizes, frames
+
+
+def test_interval_guidance_guides_the_first_half_of_the_steps_only(pipe, portrait):
+    audio = speech_like(1.0)  # one clip
+    sizes, interval = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=4, guidance="interval", seed=1)
+    assert sizes == [2, 2, 1, 1]  # the late steps skip the unconditional pass
+    full_sizes, full = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=4, guidance="cfg", seed=1)
+    assert full_sizes == [2, 2, 2, 2]
+    assert not np.array_equal(interval, full)
+    # the first floor(steps / 2) steps are guided: a single step is the conditional prediction alone
+    one = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=1, guidance="interval", seed=1)
+    unguided = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=1, guidance_scale=1.0, seed=1)
+    assert one[0] == unguided[0] == [1] and np.array_equal(one[1], unguided[1])
+
+
+def test_unknown_guidance_is_refused(pipe, portrait):
+    with pytest.raises(ValueError, match="interval"):
+        pipe(portrait, speech_like(0.5), num_inference_steps=1, guidance="cfg++", crop="center")
 
 
 def test_guidance_changes_the_video(pipe, portrait):

@@ -1,8 +1,8 @@
 """RAPPipeline: reference portrait + speech -> talking-portrait video, streamed clip by clip.
 
 Inference is Algorithm 2 of the paper: each clip is denoised with rectified flow (Eq. 1-2) on
-diffusers' `FlowMatchEulerDiscreteScheduler`, with audio classifier-free guidance (the conditional
-and unconditional passes share one batch), and tied to the previous clip by a swappable long-video
+diffusers' `FlowMatchEulerDiscreteScheduler`, with audio classifier-free guidance through a diffusers
+guider (`rap.pipelines.guidance`; the conditional and unconditional passes share one batch), and tied to the previous clip by a swappable long-video
 strategy (`LatentInheritance` by default). Clips are yielded as soon as they are decoded.
 """
 
@@ -25,6 +25,7 @@ from rap.media.image import prepare_portrait
 from rap.models.autoencoder_reference import ReferenceFeatures, ReferenceGuidedAutoencoderKLLTXVideo
 from rap.models.transformer_rap import RAPTransformer
 from rap.pipelines.audio_features import AudioFeatureWindows, null_audio_features
+from rap.pipelines.guidance import GUIDANCE_MODES, make_audio_guider
 from rap.pipelines.long_video import ClipPlan, make_strategy
 
 
@@ -162,8 +163,9 @@ class RAPPipeline(DiffusionPipeline):
         frames = self.video_processor.postprocess_video(video.float(), output_type="np")[0]
         return (frames * 255.0).round().astype(np.uint8)
 
-    def _predict_velocity(self, latents, ref_latents, timestep, audio_tokens, guidance_scale, w, delta):
-        """M(Concat(x_t, x_ref), t, c_a) with audio CFG; cond and uncond share one batch."""
+    def _predict_velocity(self, latents, ref_latents, timestep, audio_tokens, guider, w, delta):
+        """M(Concat(x_t, x_ref), t, c_a), guided by `guider` when audio_tokens hold the conditional and
+        the null audio (one batch); with the conditional audio alone, its prediction."""
         model_input = torch.cat([latents, ref_latents], dim=1).to(self.transformer.dtype)
         batch = audio_tokens.shape[0]
         model_input = model_input.expand(batch, -1, -1, -1, -1)
@@ -174,7 +176,7 @@ class RAPPipeline(DiffusionPipeline):
         if batch == 1:
             return velocity
         cond, uncond = velocity.chunk(2)
-        return uncond + guidance_scale * (cond - uncond)
+        return guider.forward(cond, uncond).pred
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
@@ -184,6 +186,7 @@ class RAPPipeline(DiffusionPipeline):
         audio,
         num_inference_steps: int | None = None,
         guidance_scale: float = 5.0,
+        guidance: str = "cfg",
         overlap: int = 3,
         hybrid_weight: float | None = None,
         hybrid_bias: float | None = None,
@@ -198,7 +201,9 @@ class RAPPipeline(DiffusionPipeline):
         """Yield `RAPClip`s in order as each is decoded.
 
         image: path / PIL / array; audio: path / (rate, samples) / 16 kHz array. guidance_scale is the
-        audio CFG scale (1 disables the unconditional pass); overlap is n of Algorithm 2; hybrid_weight
+        audio CFG scale (1 disables the unconditional pass) and guidance how it is applied ("cfg", the
+        paper's, on every step; "interval" or "tangential": `rap.pipelines.guidance`); overlap is n of
+        Algorithm 2; hybrid_weight
         and hybrid_bias are w and delta of Eq. 7 (None: the transformer's own: the scope a Table 3 model
         was trained with, the paper's w = 1, delta = 0 otherwise); crop is "face", "auto", "center" or
         "none".
@@ -210,6 +215,8 @@ class RAPPipeline(DiffusionPipeline):
         steps = num_inference_steps or self.config.default_steps
         if steps < 1:
             raise ValueError("num_inference_steps must be at least 1")
+        if guidance not in GUIDANCE_MODES:
+            raise ValueError(f"unknown guidance {guidance!r}; choose one of {', '.join(GUIDANCE_MODES)}")
 
         # 1. Speech: mono 16 kHz, a whole number of video frames long
         fps = self.config.fps
@@ -242,6 +249,7 @@ class RAPPipeline(DiffusionPipeline):
         scheduler = self.scheduler.__class__.from_config(
             self.scheduler.config, **({} if shift is None else {"shift": shift})
         )
+        guider = make_audio_guider(guidance, guidance_scale)
         use_cfg = guidance_scale != 1.0
 
         # 5. Clips: denoise (Algorithm 2, lines 2-9), decode and trim (lines 10-14), yield
@@ -258,8 +266,10 @@ class RAPPipeline(DiffusionPipeline):
                 if stop is not None and stop():
                     return
                 latents, model_t = strategy.prepare_step(span.index, step_index, latents, t.float())
+                guider.set_state(step_index, steps, t)
+                step_tokens = audio_tokens if guider.num_conditions > 1 else audio_tokens[:1]
                 velocity = self._predict_velocity(
-                    latents, ref_latents, model_t, audio_tokens, guidance_scale, hybrid_weight, hybrid_bias
+                    latents, ref_latents, model_t, step_tokens, guider, hybrid_weight, hybrid_bias
                 )
                 latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
             latents = strategy.finish_clip(span.index, latents)
