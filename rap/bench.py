@@ -50,7 +50,8 @@ def run(args) -> dict:
     device = pipe._execution_device
     image, audio = synthetic_inputs(args.seconds, pipe.config.resolution)
     kwargs = dict(
-        num_inference_steps=args.steps, guidance_scale=args.cfg, guidance=args.guidance, overlap=args.overlap,
+        num_inference_steps=args.steps, guidance_scale=args.cfg, guidance=args.guidance,
+        guidance_stop=args.guidance_stop, overlap=args.overlap,
         crop="center", seed=0,
     )
     if args.warmup:
@@ -81,6 +82,7 @@ def run(args) -> dict:
         "steps": args.steps or pipe.config.default_steps,
         "cfg": args.cfg,
         "guidance": args.guidance,
+        "guidance_stop": args.guidance_stop,
         "overlap": args.overlap,
         "resolution": pipe.config.resolution,
         "frames": frames,
@@ -96,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="pipeline folder or hub id (default: the bundled model)")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--cfg", type=float, default=5.0)
-    parser.add_argument("--guidance", default="cfg", choices=GUIDANCE_MODES, help="cfg, interval or tangential (rap.pipelines.guidance)")
+    parser.add_argument("--guidance", default="cfg", choices=GUIDANCE_MODES, help="cfg (the paper's) or tangential")
+    parser.add_argument("--guidance-stop", type=float, default=1.0, help="fraction of the steps that are guided")
     parser.add_argument("--overlap", type=int, default=3)
     parser.add_argument("--resolution", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=10.0, help="audio length to generate")
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         ("device", result["device"]),
         ("dtype", result["dtype"]),
         ("resolution", f"{result['resolution']}x{result['resolution']}"),
-        ("steps / cfg / n", f"{result['steps']} / {result['cfg']} ({result['guidance']}) / {result['overlap']}"),
+        ("steps / cfg / n", f"{result['steps']} / {result['cfg']} ({result['guidance']}, first {result['guidance_stop']:g} of the steps) / {result['overlap']}"),
         ("frames", f"{result['frames']} in {result['clips']} clips ({result['audio_s']:.1f} s of audio)"),
         ("fps", f"{result['fps']:.1f}"),
         ("time to first clip", f"{result['first_clip_s']:.2f} s"),

@@ -15,8 +15,9 @@ def add_generation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-random", action="store_true", help="accept untrained weights (preset names, missing bundle)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     parser.add_argument("--cfg", type=float, default=PAPER_DEFAULTS["guidance_scale"], help="audio CFG scale")
-    parser.add_argument("--guidance", default="cfg", choices=GUIDANCE_MODES,
-                        help="how the audio guidance is applied (cfg: the paper's, every step; interval: first half of the steps)")
+    parser.add_argument("--guidance", default="cfg", choices=GUIDANCE_MODES, help="audio guidance: cfg (the paper's) or tangential")
+    parser.add_argument("--guidance-stop", type=float, default=1.0,
+                        help="fraction of the steps, from the first, that are guided (1: all, the paper's; 0.5 runs faster)")
     parser.add_argument("--overlap", type=int, default=PAPER_DEFAULTS["overlap"], help="n of Algorithm 2")
     parser.add_argument("--w", type=float, default=None, help="w of Eq. 7 (default: the model's; the paper's 1)")
     parser.add_argument("--delta", type=float, default=None, help="delta of Eq. 7 (default: the model's; the paper's 0)")
@@ -51,6 +52,7 @@ def generation_kwargs(args) -> dict:
         num_inference_steps=args.steps,
         guidance_scale=args.cfg,
         guidance=args.guidance,
+        guidance_stop=args.guidance_stop,
         overlap=args.overlap,
         hybrid_weight=args.w,
         hybrid_bias=args.delta,

@@ -47,7 +47,8 @@ DEFAULTS = dict(
     weights="",
     long_video="Latent inheritance (RAP)",
     crop="Face (detect, enlarge the box 2x)",
-    guidance="CFG on every step (paper)",
+    guidance="Classifier-free (paper)",
+    guidance_stop=1.0,
 )
 
 
@@ -249,14 +250,14 @@ def test_guidance_choice_reaches_the_pipeline(server, inputs, monkeypatch):
     original = RAPPipeline.stream
 
     def spy(self, *args, **kwargs):
-        seen.append(kwargs.get("guidance"))
+        seen.append((kwargs.get("guidance"), kwargs.get("guidance_stop")))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(RAPPipeline, "stream", spy)
     client = Client(server, verbose=False, download_files=False)
-    submit(client, inputs["image"], inputs["speech"], guidance="CFG on the first half of the steps (faster)").result(timeout=60)
+    submit(client, inputs["image"], inputs["speech"], guidance="Tangential", guidance_stop=0.5).result(timeout=60)
     submit(client, inputs["image"], inputs["speech"]).result(timeout=60)
-    assert seen == ["interval", "cfg"]
+    assert seen == [("tangential", 0.5), ("cfg", 1.0)]
 
 
 def test_audio_over_the_limit_is_refused(server, inputs, monkeypatch):

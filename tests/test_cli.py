@@ -41,10 +41,10 @@ def test_generate_reports_bad_input_without_traceback(tmp_path):
 def test_bench_json(tmp_path):
     tiny_pipeline().save_pretrained(tmp_path / "model")
     result = _run("-m", "rap.bench", "--weights", str(tmp_path / "model"), "--seconds", "1.5", "--steps", "1", "--json", "--no-warmup",
-                  "--guidance", "interval")
+                  "--guidance", "tangential", "--guidance-stop", "0.5")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("fps", "first_clip_s", "rtf", "peak_mem_mb", "preset", "weights", "device", "steps", "resolution"):
         assert key in report
     assert report["frames"] == 38 and report["fps"] > 0 and report["first_clip_s"] <= report["wall_s"]
-    assert report["weights"] == str(tmp_path / "model") and report["guidance"] == "interval"
+    assert report["weights"] == str(tmp_path / "model") and (report["guidance"], report["guidance_stop"]) == ("tangential", 0.5)

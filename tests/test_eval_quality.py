@@ -116,8 +116,9 @@ def test_quality_cli_forwards_the_attention_scope(monkeypatch, tmp_path):
     monkeypatch.setattr(rap.RAPPipeline, "load", classmethod(lambda cls, source=None, **kw: object()))
     monkeypatch.setattr(quality, "evaluate", fake_evaluate)
     assert cli.main(["quality", "--data", str(tmp_path), "--w", "0", "--delta", "1", "--cfg", "2",
-                     "--guidance", "interval", "--out", str(tmp_path)]) == 0
-    assert seen == {"hybrid_weight": 0.0, "hybrid_bias": 1.0, "guidance_scale": 2.0, "guidance": "interval"}
+                     "--guidance", "tangential", "--guidance-stop", "0.5", "--out", str(tmp_path)]) == 0
+    assert seen == {"hybrid_weight": 0.0, "hybrid_bias": 1.0, "guidance_scale": 2.0, "guidance": "tangential",
+                    "guidance_stop": 0.5}
     seen.clear()
     assert cli.main(["quality", "--data", str(tmp_path), "--out", str(tmp_path)]) == 0
     assert seen == {}

@@ -99,22 +99,27 @@ def _batch_sizes_per_step(pipe, portrait, audio, **kwargs):
     return sizes, frames
 
 
-def test_interval_guidance_guides_the_first_half_of_the_steps_only(pipe, portrait):
+@pytest.mark.parametrize("guidance", ["cfg", "tangential"])
+def test_guidance_stop_guides_the_first_steps_only(pipe, portrait, guidance):
     audio = speech_like(1.0)  # one clip
-    sizes, interval = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=4, guidance="interval", seed=1)
-    assert sizes == [2, 2, 1, 1]  # the late steps skip the unconditional pass
-    full_sizes, full = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=4, guidance="cfg", seed=1)
-    assert full_sizes == [2, 2, 2, 2]
-    assert not np.array_equal(interval, full)
-    # the first floor(steps / 2) steps are guided: a single step is the conditional prediction alone
-    one = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=1, guidance="interval", seed=1)
+    kwargs = dict(num_inference_steps=4, guidance=guidance, seed=1)
+    sizes, half = _batch_sizes_per_step(pipe, portrait, audio, guidance_stop=0.5, **kwargs)
+    assert sizes == [2, 2, 1, 1]  # the unguided steps skip the unconditional pass
+    all_sizes, every = _batch_sizes_per_step(pipe, portrait, audio, **kwargs)
+    assert all_sizes == [2, 2, 2, 2]
+    assert not np.array_equal(half, every)
+    # floor(stop * steps) steps are guided: a single step at 0.5 is the conditional prediction alone
+    one = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=1, guidance=guidance, guidance_stop=0.5, seed=1)
     unguided = _batch_sizes_per_step(pipe, portrait, audio, num_inference_steps=1, guidance_scale=1.0, seed=1)
     assert one[0] == unguided[0] == [1] and np.array_equal(one[1], unguided[1])
 
 
-def test_unknown_guidance_is_refused(pipe, portrait):
-    with pytest.raises(ValueError, match="interval"):
+def test_unknown_guidance_or_stop_is_refused(pipe, portrait):
+    with pytest.raises(ValueError, match="tangential"):
         pipe(portrait, speech_like(0.5), num_inference_steps=1, guidance="cfg++", crop="center")
+    for stop in (0.0, 1.5):
+        with pytest.raises(ValueError, match="fraction of the steps"):
+            pipe(portrait, speech_like(0.5), num_inference_steps=1, guidance_stop=stop, crop="center")
 
 
 def test_guidance_changes_the_video(pipe, portrait):

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--no-baseline", action="store_true", help="skip the motion-frame drift baseline")
     quality.add_argument("--steps", type=int, default=None)
     quality.add_argument("--cfg", type=float, default=None, help="audio CFG scale (default: the pipeline's, 5)")
-    quality.add_argument("--guidance", default=None, choices=GUIDANCE_MODES, help="cfg (default), interval or tangential (rap.pipelines.guidance)")
+    quality.add_argument("--guidance", default=None, choices=GUIDANCE_MODES, help="cfg (default) or tangential (rap.pipelines.guidance)")
+    quality.add_argument("--guidance-stop", type=float, default=None, help="fraction of the steps that are guided (default 1)")
     quality.add_argument("--w", type=float, default=None, help="w of Eq. 7 (0 with --delta 0: full-sequence only; 0 with --delta 1: window only)")
     quality.add_argument("--delta", type=float, default=None, help="delta of Eq. 7 (default: the pipeline's, 0)")
     quality.add_argument("--pause-data", default=None, help="held-out clips with pauses (rap.synth dataset --pause-fraction 1)")
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             kwargs["guidance_scale"] = args.cfg
         if args.guidance is not None:
             kwargs["guidance"] = args.guidance
+        if args.guidance_stop is not None:
+            kwargs["guidance_stop"] = args.guidance_stop
         if args.w is not None:
             kwargs["hybrid_weight"] = args.w
         if args.delta is not None:

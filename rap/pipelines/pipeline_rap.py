@@ -25,7 +25,7 @@ from rap.media.image import prepare_portrait
 from rap.models.autoencoder_reference import ReferenceFeatures, ReferenceGuidedAutoencoderKLLTXVideo
 from rap.models.transformer_rap import RAPTransformer
 from rap.pipelines.audio_features import AudioFeatureWindows, null_audio_features
-from rap.pipelines.guidance import GUIDANCE_MODES, make_audio_guider
+from rap.pipelines.guidance import make_audio_guider
 from rap.pipelines.long_video import ClipPlan, make_strategy
 
 
@@ -187,6 +187,7 @@ class RAPPipeline(DiffusionPipeline):
         num_inference_steps: int | None = None,
         guidance_scale: float = 5.0,
         guidance: str = "cfg",
+        guidance_stop: float = 1.0,
         overlap: int = 3,
         hybrid_weight: float | None = None,
         hybrid_bias: float | None = None,
@@ -201,9 +202,10 @@ class RAPPipeline(DiffusionPipeline):
         """Yield `RAPClip`s in order as each is decoded.
 
         image: path / PIL / array; audio: path / (rate, samples) / 16 kHz array. guidance_scale is the
-        audio CFG scale (1 disables the unconditional pass) and guidance how it is applied ("cfg", the
-        paper's, on every step; "interval" or "tangential": `rap.pipelines.guidance`); overlap is n of
-        Algorithm 2; hybrid_weight
+        audio CFG scale (1 disables the unconditional pass), guidance how it is applied ("cfg", the
+        paper's, or "tangential") and guidance_stop the fraction of the steps, from the first, that
+        are guided (1, the paper's: all; `rap.pipelines.guidance`); overlap is n of Algorithm 2;
+        hybrid_weight
         and hybrid_bias are w and delta of Eq. 7 (None: the transformer's own: the scope a Table 3 model
         was trained with, the paper's w = 1, delta = 0 otherwise); crop is "face", "auto", "center" or
         "none".
@@ -215,8 +217,7 @@ class RAPPipeline(DiffusionPipeline):
         steps = num_inference_steps or self.config.default_steps
         if steps < 1:
             raise ValueError("num_inference_steps must be at least 1")
-        if guidance not in GUIDANCE_MODES:
-            raise ValueError(f"unknown guidance {guidance!r}; choose one of {', '.join(GUIDANCE_MODES)}")
+        guider = make_audio_guider(guidance, guidance_scale, guidance_stop)  # checks both before any work
 
         # 1. Speech: mono 16 kHz, a whole number of video frames long
         fps = self.config.fps
@@ -249,7 +250,6 @@ class RAPPipeline(DiffusionPipeline):
         scheduler = self.scheduler.__class__.from_config(
             self.scheduler.config, **({} if shift is None else {"shift": shift})
         )
-        guider = make_audio_guider(guidance, guidance_scale)
         use_cfg = guidance_scale != 1.0
 
         # 5. Clips: denoise (Algorithm 2, lines 2-9), decode and trim (lines 10-14), yield
