@@ -1,9 +1,10 @@
 """RAPPipeline: reference portrait + speech -> talking-portrait video, streamed clip by clip.
 
 Inference is Algorithm 2 of the paper: each clip is denoised with rectified flow (Eq. 1-2) on
-diffusers' `FlowMatchEulerDiscreteScheduler`, with audio classifier-free guidance through a diffusers
-guider (`rap.pipelines.guidance`; the conditional and unconditional passes share one batch), and tied to the previous clip by a swappable long-video
-strategy (`LatentInheritance` by default). Clips are yielded as soon as they are decoded.
+diffusers' `FlowMatchEulerDiscreteScheduler`, with audio classifier-free guidance by a diffusers
+guider (`rap.pipelines.guidance`; the conditional and unconditional passes share one batch), and
+tied to the previous clip by a swappable long-video strategy (`LatentInheritance` by default).
+Clips are yielded as soon as they are decoded.
 """
 
 from __future__ import annotations
@@ -205,10 +206,9 @@ class RAPPipeline(DiffusionPipeline):
         audio CFG scale (1 disables the unconditional pass), guidance how it is applied ("cfg", the
         paper's, or "tangential") and guidance_stop the fraction of the steps, from the first, that
         are guided (1, the paper's: all; `rap.pipelines.guidance`); overlap is n of Algorithm 2;
-        hybrid_weight
-        and hybrid_bias are w and delta of Eq. 7 (None: the transformer's own: the scope a Table 3 model
-        was trained with, the paper's w = 1, delta = 0 otherwise); crop is "face", "auto", "center" or
-        "none".
+        hybrid_weight and hybrid_bias are w and delta of Eq. 7 (None: the transformer's own: the scope
+        a Table 3 model was trained with, the paper's w = 1, delta = 0 otherwise); crop is "face",
+        "auto", "center" or "none".
         stop, if given, is asked before every denoising step and before every decode; when it
         returns True the stream ends there (a Stop button frees the worker within one step).
         """
