@@ -80,6 +80,7 @@ RAP_1_3B = RAPPreset(
         frames_per_latent=8,
         ffn_dim=8960,
         num_layers=30,
+        audio_frame_positions=True,
     ),
     audio_encoder=dict(),  # Wav2Vec2-base: always pretrained
     audio_layers=tuple(range(1, 13)),  # the 12 transformer layers' outputs
@@ -130,6 +131,7 @@ RAP_SMALL = RAPPreset(
         frames_per_latent=8,
         ffn_dim=768,
         num_layers=6,
+        audio_frame_positions=True,
     ),
     audio_encoder=dict(
         hidden_size=128,

@@ -378,3 +378,21 @@ def test_train_dit_trains_under_the_attention_scope_it_is_given(tmp_path):
     assert (default - paper).abs().max() > 1e-4
     scratch = build_transformer(get_preset("rap-small"), None, hybrid_weight=0.0, hybrid_bias=0.0)
     assert scratch.config.hybrid_bias == 0.0 and scratch.config.num_layers == get_preset("rap-small").transformer["num_layers"]
+
+
+def test_train_dit_adds_frame_positions_to_an_init_without_changing_what_it_computes(tmp_path):
+    from rap.presets import get_preset
+    from rap.training.train_dit import build_transformer
+
+    assert get_preset("rap-small").transformer["audio_frame_positions"]
+    tiny_transformer().save_pretrained(tmp_path / "init")
+    plain = build_transformer(get_preset("rap-small"), str(tmp_path / "init")).eval()
+    grown = build_transformer(get_preset("rap-small"), str(tmp_path / "init"), audio_frame_positions=True).eval()
+    assert not plain.config.audio_frame_positions and grown.config.audio_frame_positions
+    assert grown.audio_projection.frame_embedding.requires_grad
+    x, t, audio = torch.randn(1, 16, 3, 2, 2), torch.tensor([500.0]), torch.randn(1, 3, 8, 2, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x, t, audio).sample, plain(x, t, audio).sample)
+    plain_state = plain.state_dict()
+    assert all(torch.equal(v, plain_state[k]) for k, v in grown.state_dict().items() if k in plain_state)
+    assert set(grown.state_dict()) - set(plain_state) == {"audio_projection.frame_embedding"}

@@ -33,16 +33,26 @@ class RAPAudioProjection(nn.Module):
 
     A learned embedding per encoder layer tells the tokens of one video frame apart (the paper
     keeps N layer tokens per frame but does not say how they are distinguished).
+
+    With `frames_per_latent` given, a learned embedding per video frame within the latent frame
+    (r_f of them) tells the window's frames apart too. Cross-attention is blind to the order of its
+    keys, so without it a latent frame's tokens see the r_f frames of sound as an unordered set: the
+    visemes of the window but not which came first, while the latent must also hold the mouth's
+    motion within its r_f frames. The paper is silent here; zero init leaves a model trained
+    without it unchanged until fine-tuning moves it.
     """
 
-    def __init__(self, audio_dim: int, num_audio_layers: int, dim: int):
+    def __init__(self, audio_dim: int, num_audio_layers: int, dim: int, frames_per_latent: int | None = None):
         super().__init__()
         self.layer_embedding = nn.Parameter(torch.zeros(num_audio_layers, dim))
+        self.frame_embedding = nn.Parameter(torch.zeros(frames_per_latent, 1, dim)) if frames_per_latent else None
         self.mlp = nn.Sequential(nn.Linear(audio_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim))
 
     def forward(self, audio_features: torch.Tensor) -> torch.Tensor:
         # (B, F, r_f, N, C) -> (B, F * r_f * N, D), frame-major so that frame j's tokens are contiguous
         tokens = self.mlp(audio_features) + self.layer_embedding
+        if self.frame_embedding is not None:
+            tokens = tokens + self.frame_embedding
         return tokens.flatten(1, 3)
 
 
@@ -131,6 +141,8 @@ class RAPTransformer(ModelMixin, ConfigMixin):
         audio_dim / num_audio_layers: width and count (N) of the audio encoder's hidden states.
         frames_per_latent: r_f, video frames per latent frame (the VAE's temporal compression).
         hybrid_weight / hybrid_bias: default w and delta of Eq. 7 (overridable per call).
+        audio_frame_positions: give the audio tokens an embedding of their video frame within the
+            latent frame (`RAPAudioProjection`); off for models trained before it existed.
     """
 
     _supports_gradient_checkpointing = True
@@ -157,6 +169,7 @@ class RAPTransformer(ModelMixin, ConfigMixin):
         rope_max_seq_len: int = 1024,
         hybrid_weight: float = 1.0,
         hybrid_bias: float = 0.0,
+        audio_frame_positions: bool = False,
     ):
         super().__init__()
         dim = num_attention_heads * attention_head_dim
@@ -164,7 +177,9 @@ class RAPTransformer(ModelMixin, ConfigMixin):
         self.rope = WanRotaryPosEmbed(attention_head_dim, patch_size, rope_max_seq_len)
         self.patch_embedding = nn.Conv3d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
         self.condition_embedder = RAPTimestepEmbedding(dim, freq_dim)
-        self.audio_projection = RAPAudioProjection(audio_dim, num_audio_layers, dim)
+        self.audio_projection = RAPAudioProjection(
+            audio_dim, num_audio_layers, dim, frames_per_latent if audio_frame_positions else None
+        )
         self.blocks = nn.ModuleList(
             [RAPTransformerBlock(dim, ffn_dim, num_attention_heads, cross_attn_norm, eps) for _ in range(num_layers)]
         )

@@ -31,15 +31,34 @@ def dit_loss(objective: ObjectiveConfig):
     return loss_fn
 
 
-def build_transformer(preset, init: str | None = None, hybrid_weight: float | None = None, hybrid_bias: float | None = None):
+def build_transformer(
+    preset,
+    init: str | None = None,
+    hybrid_weight: float | None = None,
+    hybrid_bias: float | None = None,
+    audio_frame_positions: bool | None = None,
+):
     """The DiT to train: from --init or from the preset's config, with the attention scope (w, delta
-    of Eq. 7) it trains under, when given."""
+    of Eq. 7) it trains under, when given. `audio_frame_positions=True` on an --init trained without
+    them adds the (zero-initialised) embedding, so the model starts out exactly as it was."""
     from rap import RAPTransformer
 
-    scope = {k: v for k, v in (("hybrid_weight", hybrid_weight), ("hybrid_bias", hybrid_bias)) if v is not None}
-    if init:
-        return RAPTransformer.from_pretrained(init, **scope)
-    return RAPTransformer(**{**preset.transformer, **scope})
+    overrides = {
+        k: v
+        for k, v in (("hybrid_weight", hybrid_weight), ("hybrid_bias", hybrid_bias), ("audio_frame_positions", audio_frame_positions))
+        if v is not None
+    }
+    if not init:
+        return RAPTransformer(**{**preset.transformer, **overrides})
+    model = RAPTransformer.from_pretrained(init, **{k: v for k, v in overrides.items() if k != "audio_frame_positions"})
+    if audio_frame_positions is None or audio_frame_positions == model.config.audio_frame_positions:
+        return model
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}  # "_use_default_values" would undo the change
+    grown = RAPTransformer.from_config({**config, "audio_frame_positions": audio_frame_positions})
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(k != "audio_projection.frame_embedding" for k in missing):
+        raise ValueError(f"{init} does not fit: missing {missing}, unexpected {unexpected}")
+    return grown
 
 
 def main(argv=None) -> int:
@@ -63,12 +82,16 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--hybrid-weight", type=float, default=None, help="w of Eq. 7 while training (Table 3)")
     parser.add_argument("--hybrid-bias", type=float, default=None, help="delta of Eq. 7 while training (Table 3)")
+    parser.add_argument(
+        "--audio-frame-positions", action=argparse.BooleanOptionalAction, default=None,
+        help="embed each audio token's video frame within its latent frame (default: the preset's, or --init's)",
+    )
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--mixed-precision", default="no")
     args = parser.parse_args(argv)
 
     preset = get_preset(args.preset)
-    model = build_transformer(preset, args.init, args.hybrid_weight, args.hybrid_bias)
+    model = build_transformer(preset, args.init, args.hybrid_weight, args.hybrid_bias, args.audio_frame_positions)
     objective = ObjectiveConfig(
         window=preset.latent_frames, face_weight=args.face_weight, temporal_weight=args.temporal_weight,
         mouth_weight=args.mouth_weight,
