@@ -42,6 +42,8 @@ DECODER=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
 # The DiT sees the pause clips too: without them its mouth opened wide over room noise (docs/training_log.md).
+# The preset's DiT embeds each audio token's video frame within its latent frame (audio_frame_positions);
+# the bundled DiT was trained before that existed, so this recipe's DiT is the newer design.
 DIT=(--cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/runs/ditprobe" --steps 100000)
 [ -f "$WORK/runs/ditprobe/phase1.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 3e-4 --max-minutes "$DIT_MINUTES" && touch "$WORK/runs/ditprobe/phase1.done"; }
 # its last 20 minutes at a lower learning rate (resumes from its checkpoint)
