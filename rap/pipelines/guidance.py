@@ -26,7 +26,8 @@ from diffusers.guiders import ClassifierFreeGuidance, TangentialClassifierFreeGu
 from diffusers.guiders.guider_utils import BaseGuidance
 
 
-GUIDANCE_MODES = ("cfg", "tangential")
+GUIDERS: dict[str, type[BaseGuidance]] = {"cfg": ClassifierFreeGuidance, "tangential": TangentialClassifierFreeGuidance}
+GUIDANCE_MODES = tuple(GUIDERS)
 
 # the guiders announce that their API is experimental each time one is built (once per stream
 # here); diffusers is pinned to a minor release in requirements.txt, so the notice says nothing new
@@ -37,8 +38,6 @@ def make_audio_guider(mode: str, guidance_scale: float, guidance_stop: float = 1
     """A fresh guider for one stream (guiders hold the step they are at, so streams do not share one)."""
     if not 0.0 < guidance_stop <= 1.0:
         raise ValueError(f"guidance_stop is the fraction of the steps that are guided, in (0, 1]; got {guidance_stop}")
-    if mode == "cfg":
-        return ClassifierFreeGuidance(guidance_scale=guidance_scale, stop=guidance_stop)
-    if mode == "tangential":
-        return TangentialClassifierFreeGuidance(guidance_scale=guidance_scale, stop=guidance_stop)
-    raise ValueError(f"unknown guidance {mode!r}; choose one of {', '.join(GUIDANCE_MODES)}")
+    if mode not in GUIDERS:
+        raise ValueError(f"unknown guidance {mode!r}; choose one of {', '.join(GUIDANCE_MODES)}")
+    return GUIDERS[mode](guidance_scale=guidance_scale, stop=guidance_stop)
