@@ -396,3 +396,43 @@ def test_train_dit_adds_frame_positions_to_an_init_without_changing_what_it_comp
     plain_state = plain.state_dict()
     assert all(torch.equal(v, plain_state[k]) for k, v in grown.state_dict().items() if k in plain_state)
     assert set(grown.state_dict()) - set(plain_state) == {"audio_projection.frame_embedding"}
+
+
+def test_train_dit_resumes_the_run_it_started_even_after_the_preset_changed(tmp_path, monkeypatch):
+    """A run is resumed as the model it was started as: a preset that grew since (frame positions)
+    must not break loading its checkpoint, and a flag that would change the run half-way is refused."""
+    import dataclasses
+
+    import rap.presets
+    from safetensors.torch import save_file
+
+    from rap.training import train_dit
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    g = torch.Generator().manual_seed(0)
+    save_file(
+        {
+            "latents": torch.randn(4, 8, 12, 2, 2, generator=g),
+            "reference": torch.randn(4, 8, 11, 2, 2, generator=g),
+            "audio": torch.randn(4, 12, 8, 2, 16, generator=g),
+            "face_mask": torch.rand(4, 1, 12, 2, 2, generator=g),
+        },
+        str(cache / "chunk-00000.safetensors"),
+    )
+    tiny_transformer().save_pretrained(tmp_path / "init")
+    run = tmp_path / "run"
+    args = ["--cache", str(cache), "--out", str(run), "--batch-size", "2", "--init", str(tmp_path / "init")]
+    assert train_dit.main(args + ["--steps", "2"]) == 0
+    assert not json.loads((run / "transformer_config.json").read_text())["audio_frame_positions"]
+
+    # the preset now adds frame positions to new models; the run resumes without them
+    small = rap.presets.get_preset("rap-small")
+    grown = dataclasses.replace(small, transformer={**small.transformer, "audio_frame_positions": True})
+    monkeypatch.setattr(rap.presets, "get_preset", lambda name: grown)
+    (run / "transformer_config.json").unlink()  # as in runs from before the file was written
+    assert train_dit.main(["--cache", str(cache), "--out", str(run), "--batch-size", "2", "--steps", "3"]) == 0
+    assert json.loads((run / "state.json").read_text())["step"] == 3
+    assert not json.loads((run / "transformer" / "config.json").read_text())["audio_frame_positions"]
+    with pytest.raises(ValueError, match="audio_frame_positions=False"):
+        train_dit.main(["--cache", str(cache), "--out", str(run), "--steps", "4", "--audio-frame-positions"])

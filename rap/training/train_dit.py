@@ -12,6 +12,7 @@ saved transformer's config as its default w and delta.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from rap.training.loop import LoopConfig, run_training
@@ -61,6 +62,42 @@ def build_transformer(
     return grown
 
 
+def resumed_transformer(out: str, **overrides):
+    """The DiT a run in `out` was started as, when it has a checkpoint to resume; else None.
+
+    Resuming rebuilds the run's own architecture, not the preset's current one: a preset that has
+    grown since (e.g. audio_frame_positions) would no longer load the checkpoint. Flags that would
+    change the architecture or scope of a run half-way are refused.
+    """
+    from rap import RAPTransformer
+
+    out = Path(out)
+    if not (out / "checkpoint").is_dir() or not (out / "state.json").is_file():
+        return None
+    # transformer_config.json is written when a run starts; runs from before it have transformer/
+    for path in (out / "transformer_config.json", out / "transformer" / "config.json"):
+        if path.is_file():
+            config = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+            break
+    else:
+        return None
+    model = RAPTransformer.from_config(config)
+    changed = {k: (model.config[k], v) for k, v in overrides.items() if v is not None and model.config[k] != v}
+    if changed:
+        raise ValueError(
+            f"{out} resumes a run started with "
+            + ", ".join(f"{k}={was}" for k, (was, _) in changed.items())
+            + "; pass the same values (or none), or train into a new --out"
+        )
+    return model
+
+
+def save_transformer_config(model, out: str) -> None:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    config = {k: v for k, v in model.config.items() if not k.startswith("_")}
+    (Path(out) / "transformer_config.json").write_text(json.dumps(config, indent=2))
+
+
 def main(argv=None) -> int:
     from rap.presets import get_preset
     from rap.training.latent_cache import LatentCache
@@ -91,7 +128,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     preset = get_preset(args.preset)
-    model = build_transformer(preset, args.init, args.hybrid_weight, args.hybrid_bias, args.audio_frame_positions)
+    scope = dict(hybrid_weight=args.hybrid_weight, hybrid_bias=args.hybrid_bias, audio_frame_positions=args.audio_frame_positions)
+    model = resumed_transformer(args.out, **scope)
+    if model is None:
+        model = build_transformer(preset, args.init, **scope)
+        save_transformer_config(model, args.out)
     objective = ObjectiveConfig(
         window=preset.latent_frames, face_weight=args.face_weight, temporal_weight=args.temporal_weight,
         mouth_weight=args.mouth_weight,
