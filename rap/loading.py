@@ -23,16 +23,17 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 def load_vae(path, **kwargs):
-    """A VAE folder of either class the presets use (plain LTX, or reference-guided), by its saved config."""
+    """A VAE folder of any class the presets use (plain LTX, reference- or audio-guided), by its saved config."""
     import json
 
     from diffusers import AutoencoderKLLTXVideo
 
+    from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
     from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
 
     saved = json.loads((Path(path) / "config.json").read_text()).get("_class_name")
-    cls = ReferenceGuidedAutoencoderKLLTXVideo if saved == ReferenceGuidedAutoencoderKLLTXVideo.__name__ else AutoencoderKLLTXVideo
-    return cls.from_pretrained(path, **kwargs)
+    classes = {c.__name__: c for c in (ReferenceGuidedAutoencoderKLLTXVideo, AudioGuidedAutoencoderKLLTXVideo)}
+    return classes.get(saved, AutoencoderKLLTXVideo).from_pretrained(path, **kwargs)
 
 
 def build_from_preset(cls, name, pretrained_components=False, local_files_only=True, torch_dtype=torch.float32):

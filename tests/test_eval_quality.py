@@ -147,7 +147,7 @@ def test_mismatched_control_averages_every_other_clip(monkeypatch):
         return SyncResult(tables[phonemes], 0, video_opening=np.full(9, 0.2))
 
     monkeypatch.setattr(quality, "_generate", lambda *a, **k: frames)
-    monkeypatch.setattr(quality, "vae_round_trip", lambda pipe, truth: truth)
+    monkeypatch.setattr(quality, "vae_round_trip", lambda pipe, truth, waveform=None: truth)
     monkeypatch.setattr("rap.training.framing.frame_clip", lambda clip, size: {"frames": clip["frames"]})
     monkeypatch.setattr("rap.eval.sync.sync_score", fake_sync)
     pipe = type("Pipe", (), {"config": type("Config", (), {"resolution": 8})()})()

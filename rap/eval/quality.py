@@ -44,12 +44,22 @@ def _generate(pipe, portrait, audio, seed: int, **kwargs) -> np.ndarray:
 
 
 @torch.no_grad()
-def vae_round_trip(pipe, frames: np.ndarray) -> np.ndarray:
+def vae_round_trip(pipe, frames: np.ndarray, waveform: np.ndarray | None = None) -> np.ndarray:
     """uint8 frames (T, H, W, 3) encoded and decoded by the pipeline's VAE, one clip length at a
-    time (memory stays flat); the last piece is padded with its last frame to 1 + 8k frames."""
+    time (memory stays flat); the last piece is padded with its last frame to 1 + 8k frames. An
+    audio-guided decoder also hears the clip's sound (16 kHz `waveform`), laid out as the pipeline does."""
+    from rap.media.audio import SAMPLE_RATE
+    from rap.pipelines.audio_features import AudioFeatureWindows
+
     r = pipe.frames_per_latent
     chunk = 1 + r * (pipe.config.latent_frames - 1)
     reference = pipe.encode_decoder_reference(frames[0])
+    windows = None
+    if pipe.audio_guided_decoder:
+        if waveform is None:
+            raise ValueError("the pipeline's VAE is audio-guided: its round trip needs the clip's waveform")
+        windows = AudioFeatureWindows(pipe.audio_encoder, tuple(pipe.config.audio_layers), pipe.config.fps, r, SAMPLE_RATE)
+        windows.set_utterance(waveform)
     pieces = []
     for start in range(0, len(frames), chunk):
         piece = frames[start : start + chunk]
@@ -57,7 +67,8 @@ def vae_round_trip(pipe, frames: np.ndarray) -> np.ndarray:
         piece = np.concatenate([piece, np.repeat(piece[-1:], padded - len(piece), axis=0)])
         pixels = torch.from_numpy(piece).permute(3, 0, 1, 2)[None].to(pipe._execution_device, pipe.vae.dtype) / 127.5 - 1.0
         latents = pipe._normalize_latents(pipe.vae.encode(pixels).latent_dist.mode())
-        pieces.append(pipe.decode_latents(latents, reference=reference)[: min(chunk, len(frames) - start)])
+        audio = None if windows is None else windows.for_clip(waveform, start, latents.shape[2])
+        pieces.append(pipe.decode_latents(latents, reference=reference, audio_features=audio)[: min(chunk, len(frames) - start)])
     return np.concatenate(pieces)
 
 
@@ -73,7 +84,7 @@ def lip_sync_report(pipe, clips: list[dict], seed: int = 0, **kwargs) -> tuple[d
     for i, clip in enumerate(clips):
         video = _generate(pipe, clip["frames"][0].numpy(), clip["audio"].numpy(), seed + i, **kwargs)
         truth = frame_clip(clip, pipe.config.resolution)["frames"].numpy()
-        reconstructed = vae_round_trip(pipe, truth)
+        reconstructed = vae_round_trip(pipe, truth, clip["audio"].numpy())
         generated = sync_score(video, phonemes=clip["phonemes"])
         ground_truth = sync_score(truth, phonemes=clip["phonemes"])
         # mismatched audio: the same mouth against every other clip's phonemes, averaged (one pairing

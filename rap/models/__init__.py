@@ -1,5 +1,7 @@
-"""Networks: the RAP transformer, its hybrid audio attention, and the reference-guided VAE."""
+"""Networks: the RAP transformer, its hybrid audio attention, and the small preset's guided VAEs
+(reference-guided, audio-guided)."""
 
+from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
 from rap.models.autoencoder_reference import ReferenceFeatures, ReferenceGuidedAutoencoderKLLTXVideo
 from rap.models.hybrid_attention import HybridAudioAttnProcessor, hybrid_alpha, hybrid_alphas
 from rap.models.transformer_rap import RAPTransformer
@@ -11,4 +13,5 @@ __all__ = [
     "hybrid_alphas",
     "ReferenceGuidedAutoencoderKLLTXVideo",
     "ReferenceFeatures",
+    "AudioGuidedAutoencoderKLLTXVideo",
 ]

@@ -23,6 +23,7 @@ from diffusers.video_processor import VideoProcessor
 
 from rap.media.audio import SAMPLE_RATE, AudioError, load_audio
 from rap.media.image import prepare_portrait
+from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
 from rap.models.autoencoder_reference import ReferenceFeatures, ReferenceGuidedAutoencoderKLLTXVideo
 from rap.models.transformer_rap import RAPTransformer
 from rap.pipelines.audio_features import AudioFeatureWindows, null_audio_features
@@ -54,7 +55,7 @@ class RAPPipelineOutput(BaseOutput):
 
 
 class RAPPipeline(DiffusionPipeline):
-    """Components: `vae` (LTX-Video VAE, or its reference-guided form), `transformer`
+    """Components: `vae` (LTX-Video VAE, or its reference- or audio-guided form), `transformer`
     (RAPTransformer), `audio_encoder` (transformers Wav2Vec2Model), `scheduler`
     (FlowMatchEulerDiscreteScheduler)."""
 
@@ -125,6 +126,18 @@ class RAPPipeline(DiffusionPipeline):
     def reference_guided_decoder(self) -> bool:
         return isinstance(self.vae, ReferenceGuidedAutoencoderKLLTXVideo)
 
+    @property
+    def audio_guided_decoder(self) -> bool:
+        return isinstance(self.vae, AudioGuidedAutoencoderKLLTXVideo)
+
+    @staticmethod
+    def decoder_audio(features: torch.Tensor) -> torch.Tensor:
+        """A clip's features per latent frame (B, F, r_f, N, C) -> per decoded frame (B, 1 + r_f(F-1), N, C).
+
+        Decoded frame 0 is the first latent's own frame (the last of its window, `AudioFeatureWindows`);
+        the later latents' windows are exactly the r_f frames each decodes to."""
+        return torch.cat([features[:, 0, -1:], features[:, 1:].flatten(1, 2)], dim=1)
+
     @torch.no_grad()
     def encode_reference(self, portrait) -> torch.Tensor:
         """x_ref: the portrait repeated over a clip's frames and encoded (paper, 'RAP' section).
@@ -146,12 +159,20 @@ class RAPPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def decode_latents(
-        self, latents: torch.Tensor, generator: torch.Generator | None = None, reference: ReferenceFeatures | None = None
+        self,
+        latents: torch.Tensor,
+        generator: torch.Generator | None = None,
+        reference: ReferenceFeatures | None = None,
+        audio_features: torch.Tensor | None = None,
     ) -> np.ndarray:
         """Latents -> uint8 frames (T, H, W, 3); LTX-0.9.1-style decoders get their timestep and noise,
-        a reference-guided decoder its `encode_decoder_reference` output."""
+        a reference-guided decoder its `encode_decoder_reference` output, an audio-guided decoder
+        the clip's audio features (`AudioFeatureWindows.for_clip`, (1, F, r_f, N, C); latents of
+        fewer frames take the first ones)."""
         if self.reference_guided_decoder and reference is None:
             raise ValueError("this pipeline's VAE is reference-guided: pass reference=pipe.encode_decoder_reference(portrait)")
+        if self.audio_guided_decoder and audio_features is None:
+            raise ValueError("this pipeline's VAE is audio-guided: pass audio_features= (the clip's, AudioFeatureWindows.for_clip)")
         latents = self._denormalize_latents(latents).to(self.vae.dtype)
         timestep = None
         if self.vae.config.timestep_conditioning:
@@ -160,6 +181,9 @@ class RAPPipeline(DiffusionPipeline):
             latents = (1 - scale) * latents + scale * noise
             timestep = torch.full((latents.shape[0],), self.config.decode_timestep, device=latents.device, dtype=latents.dtype)
         guidance = {} if reference is None else {"reference": reference}
+        if self.audio_guided_decoder:
+            per_frame = self.decoder_audio(audio_features[:, : latents.shape[2]])
+            guidance["audio"] = per_frame.to(latents.device, self.vae.dtype)
         video = self.vae.decode(latents, timestep, return_dict=False, **guidance)[0]
         frames = self.video_processor.postprocess_video(video.float(), output_type="np")[0]
         return (frames * 255.0).round().astype(np.uint8)
@@ -256,6 +280,7 @@ class RAPPipeline(DiffusionPipeline):
         for span in plan.spans():
             clip_started = time.perf_counter()
             features = audio_windows.for_clip(waveform, span.clip_start, self.config.latent_frames)
+            speech_features = features  # what an audio-guided decoder hears: the speech, never the null audio
             if use_cfg:
                 features = torch.cat([features, null_audio_features(features)])
             audio_tokens = self.transformer.encode_audio(features.to(device))
@@ -277,7 +302,8 @@ class RAPPipeline(DiffusionPipeline):
             if stop is not None and stop():
                 return
 
-            frames = self.decode_latents(latents, generator, decoder_reference)[span.keep_from : span.keep_to]
+            frames = self.decode_latents(latents, generator, decoder_reference, speech_features)
+            frames = frames[span.keep_from : span.keep_to]
             clip_audio = waveform[span.global_start * samples_per_frame : span.global_end * samples_per_frame]
             finished = time.perf_counter()
             yield RAPClip(

@@ -6,7 +6,10 @@ Why: decoding a clip's video and framing its frames took 0.65 s per batch of 16 
 2-core CPU, more than the VAE's training step itself. Framed once (the same rule as inference,
 `rap.training.framing`), a clip is a memory-mapped uint8 array (121 x 256 x 256 x 3 = 24 MB) and a
 batch costs only the copy of its crops. The labels travel along: face mask, mouth boxes (as
-fractions of the framed picture), and the mouth and eyelid controls.
+fractions of the framed picture), and the mouth and eyelid controls. With `--audio-encoder`, the
+clip's audio features per video frame travel too (`audio_features`, (T, N, C) fp16, the pipeline's
+`AudioFeatureWindows` over the whole clip), for an audio-guided decoder
+(`rap.models.autoencoder_audio`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,19 @@ import numpy as np
 import torch
 
 LABELS = ("face_mask", "mouth_boxes", "mouth", "blink")
+OPTIONAL_LABELS = ("audio_features",)
 
 
-def write_framed_clips(dataset, out: Path, resolution: int, limit: int | None = None, first_index: int = 0) -> int:
+def clip_audio_features(audio_windows, waveform: np.ndarray, frames: int) -> torch.Tensor:
+    """(frames, N, C) features of a whole clip's video frames, as the pipeline computes them."""
+    audio_windows.set_utterance(waveform)
+    return audio_windows.encode(waveform, 0, frames)[0]
+
+
+def write_framed_clips(
+    dataset, out: Path, resolution: int, limit: int | None = None, first_index: int = 0, audio_windows=None
+) -> int:
+    """audio_windows: an `AudioFeatureWindows` to store each clip's audio features with it (None: no sound)."""
     from tqdm.auto import tqdm
 
     from rap.training.framing import frame_clip
@@ -29,11 +42,16 @@ def write_framed_clips(dataset, out: Path, resolution: int, limit: int | None = 
     written = 0
     for clip in tqdm(dataset, desc="framing", unit="clip", total=limit):
         name = out / f"clip-{first_index + written:05d}"
-        if not (name.with_suffix(".npz")).exists():  # resumable: finished clips are kept
+        done = name.with_suffix(".npz").exists()  # resumable: finished clips are kept
+        if done and audio_windows is not None:  # ... unless their sound is asked for and missing
+            done = "audio_features" in np.load(name.with_suffix(".npz")).files
+        if not done:
             framed = frame_clip({k: clip[k] for k in ("frames", "face_mask", "mouth_boxes")}, resolution)
             np.save(name.with_suffix(".npy"), framed["frames"].numpy())
             labels = {"face_mask": framed["face_mask"].half(), "mouth_boxes": framed["mouth_boxes"]}
             labels |= {"mouth": clip["mouth"].float(), "blink": clip["blink"].float()}
+            if audio_windows is not None:
+                labels["audio_features"] = clip_audio_features(audio_windows, clip["audio"].numpy(), len(clip["frames"])).half()
             np.savez(name.with_suffix(".npz"), **{k: v.numpy() for k, v in labels.items()})
         written += 1
         if limit and written >= limit:
@@ -61,7 +79,7 @@ class FramedClips:
             self.epoch += 1
         for index in order:
             labels = np.load(self.files[index])
-            item = {k: torch.from_numpy(labels[k]).float() for k in LABELS}
+            item = {k: torch.from_numpy(labels[k]).float() for k in LABELS + OPTIONAL_LABELS if k in labels.files}
             item["frames"] = np.load(self.files[index].with_suffix(".npy"), mmap_mode="r")  # (T, R, R, 3) uint8
             item["framed"] = True
             yield item
@@ -75,10 +93,23 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--audio-encoder", default=None, help="a Wav2Vec2 folder: store each clip's audio features too")
+    parser.add_argument("--preset", default="rap-small", help="its audio layers and frame rate lay the features out")
     args = parser.parse_args(argv)
+    audio_windows = None
+    if args.audio_encoder:
+        from transformers import Wav2Vec2Model
+
+        from rap.pipelines.audio_features import AudioFeatureWindows
+        from rap.presets import get_preset
+
+        preset = get_preset(args.preset)
+        encoder = Wav2Vec2Model.from_pretrained(args.audio_encoder).eval()
+        audio_windows = AudioFeatureWindows(encoder, preset.audio_layers, preset.fps, preset.frames_per_latent)
     count = 0
     for root in args.data:  # --limit applies to each data set
-        count += write_framed_clips(SynthClipDataset(root, with_meta=False), Path(args.out), args.resolution, args.limit, count)
+        dataset = SynthClipDataset(root, with_meta=False)
+        count += write_framed_clips(dataset, Path(args.out), args.resolution, args.limit, count, audio_windows)
     print(f"framed {count} clips into {args.out}")
     return 0
 

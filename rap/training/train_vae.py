@@ -3,7 +3,9 @@ reference-guided form, `rap.models.autoencoder_reference`).
 
 `python -m rap.training.train_vae --data data/synth --held-out data/heldout --out runs/vae`
 (`--data` may also be a folder of framed clips from `python -m rap.training.framed_clips`, which
-makes a step about twice as fast on the 2-core CPU: reading crops instead of decoding video.)
+makes a step about twice as fast on the 2-core CPU: reading crops instead of decoding video.
+`--audio-guided` trains the audio-guided decoder, `rap.models.autoencoder_audio`, on framed clips
+written with `--audio-encoder`.)
 
 Trained on random crops of the synthetic clips: 1 + 8k frames (the causal VAE's static frame plus
 k groups of 8) and a square spatial crop (the network is convolutional, so small crops teach the
@@ -62,8 +64,9 @@ class VAETrainConfig:
 
 
 # reference: (B, 3, S, S), one frame of the same clip; controls (B, T, 5): the world's mouth and
-# eyelid labels (`control_probe.CONTROL_KEYS`); mouth_centre (B, 2) in the crop; mouth_in_crop (B,)
-BATCH_KEYS = ("video", "face", "mouth", "reference", "controls", "mouth_centre", "mouth_in_crop")
+# eyelid labels (`control_probe.CONTROL_KEYS`); mouth_centre (B, 2) in the crop; mouth_in_crop (B,);
+# and, where the clips carry them, the audio features of every frame (B, T, N, C) for an audio-guided decoder
+BATCH_KEYS = ("video", "face", "mouth", "reference", "controls", "mouth_centre", "mouth_in_crop", "audio")
 
 
 def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0, crops_per_clip: int = 4):
@@ -100,17 +103,22 @@ def random_crops(dataset, config: VAETrainConfig, resolution: int, seed: int = 0
                 centre = ((boxes[:, :2] + boxes[:, 2:]) / 2).mean(0) * resolution
                 centre = 2 * (centre - torch.tensor([x0, y0])) / config.crop - 1
                 controls = torch.cat([clip["mouth"][window].float(), clip["blink"][window].float()[:, None]], 1)
+                audio = clip["audio_features"][window] if "audio_features" in clip else None
                 pending.append(
                     (
                         video[:, :-1], face.transpose(0, 1), mouth.transpose(0, 1), video[:, -1],
-                        controls, centre, bool((centre.abs() < 1).all()),
+                        controls, centre, bool((centre.abs() < 1).all()), audio,
                     )
                 )
             while len(pending) >= config.batch_size * crops_per_clip:  # mix crops of several clips
                 order = torch.randperm(len(pending), generator=g)[: config.batch_size].tolist()
                 chosen = [pending[i] for i in order]
                 pending = [p for i, p in enumerate(pending) if i not in order]
-                yield {key: torch.stack([torch.as_tensor(c[i]) for c in chosen]) for i, key in enumerate(BATCH_KEYS)}
+                yield {
+                    key: torch.stack([torch.as_tensor(c[i]) for c in chosen])
+                    for i, key in enumerate(BATCH_KEYS)
+                    if all(c[i] is not None for c in chosen)
+                }
 
 
 def _crop_origin(mouth_boxes: torch.Tensor, resolution: int, config: VAETrainConfig, g: torch.Generator) -> tuple[int, int]:
@@ -126,12 +134,18 @@ def _crop_origin(mouth_boxes: torch.Tensor, resolution: int, config: VAETrainCon
     return tuple(int(torch.randint(0, room + 1, (1,), generator=g)) for _ in range(2))
 
 
-def decode(vae, latents: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
-    """A reference-guided VAE decodes with the reference frame, a plain LTX VAE without."""
+def decode(vae, latents: torch.Tensor, reference: torch.Tensor | None, audio: torch.Tensor | None = None) -> torch.Tensor:
+    """A reference-guided VAE decodes with the reference frame, an audio-guided one with the sound of
+    every frame, a plain LTX VAE from the latents alone."""
+    from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
     from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
 
     if isinstance(vae, ReferenceGuidedAutoencoderKLLTXVideo):
         return vae.decode(latents, reference=reference).sample
+    if isinstance(vae, AudioGuidedAutoencoderKLLTXVideo):
+        if audio is None:
+            raise ValueError("an audio-guided VAE trains on clips with audio features (framed_clips --audio-encoder)")
+        return vae.decode(latents, audio=audio).sample
     return vae.decode(latents).sample
 
 
@@ -150,8 +164,10 @@ def vae_loss(config: VAETrainConfig):
         with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
             posterior = vae.encode(video).latent_dist
         latents = posterior.mode()
-        reference = batch.get("reference")
-        recon = decode(vae, latents, None if reference is None else reference.to(vae.device))
+        reference, audio = batch.get("reference"), batch.get("audio")
+        recon = decode(
+            vae, latents, None if reference is None else reference.to(vae.device), None if audio is None else audio.to(vae.device)
+        )
         weight = 1.0 + config.face_weight * batch["face"].to(vae.device) + config.mouth_weight * batch["mouth"].to(vae.device)
         l1 = ((recon - video).abs() * weight).mean() / weight.mean()
         kl = posterior.kl().mean() / video[0].numel()
@@ -174,14 +190,18 @@ def measure_latent_statistics(vae, batches, count: int = 16) -> tuple[torch.Tens
 
 
 @torch.no_grad()
-def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames: int = 33, out: Path | None = None) -> dict:
+def reconstruction_report(
+    vae, dataset, resolution: int, clips: int = 4, frames: int = 33, out: Path | None = None, audio_windows=None
+) -> dict:
     """PSNR of whole framed clips through the VAE (whole frame and face region), and a picture of
-    originals over reconstructions: the check that the latent carries the picture, not the mean colour."""
+    originals over reconstructions: the check that the latent carries the picture, not the mean colour.
+    audio_windows (`AudioFeatureWindows`) gives an audio-guided decoder the clips' sound."""
     import numpy as np
     from PIL import Image
 
     from rap.eval.mouth_reader import read_mouth
     from rap.eval.sync import pearson
+    from rap.training.framed_clips import clip_audio_features
     from rap.training.framing import frame_clip, mouth_mask
 
     vae.eval()
@@ -193,7 +213,10 @@ def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames:
         part = {k: part[k][:frames] for k in ("frames", "face_mask", "mouth_boxes")} | {"reference": part["frames"][-1]}
         video = part["frames"].permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
         reference = part["reference"].permute(2, 0, 1)[None].float() / 127.5 - 1.0
-        recon = decode(vae, vae.encode(video).latent_dist.mode(), reference).clamp(-1, 1)
+        audio = None
+        if audio_windows is not None:
+            audio = clip_audio_features(audio_windows, clip["audio"].numpy(), len(clip["frames"]))[None, :frames]
+        recon = decode(vae, vae.encode(video).latent_dist.mode(), reference, audio).clamp(-1, 1)
         squared = (recon - video).pow(2).mean(1)[0]  # (T, H, W)
         face = F.interpolate(part["face_mask"][:, None], size=squared.shape[-2:], mode="bilinear")[:, 0] > 0.5
         errors.append(squared.mean())
@@ -216,14 +239,27 @@ def reconstruction_report(vae, dataset, resolution: int, clips: int = 4, frames:
     return report
 
 
-def initial_vae(init: str | None, preset, reference_guided: bool | None):
+def initial_vae(init: str | None, preset, reference_guided: bool | None, audio_guided: dict | None = None):
     """The VAE to train: `init`'s weights (a plain LTX VAE is wrapped when guidance is asked for) or
-    the preset's config at random."""
+    the preset's config at random. audio_guided: the `AudioGuidedAutoencoderKLLTXVideo` options, to
+    give a plain VAE's decoder the sound."""
     from diffusers import AutoencoderKLLTXVideo
 
     from rap.loading import load_vae
+    from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
     from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
 
+    if audio_guided is not None:
+        if reference_guided:
+            raise ValueError("a VAE is either reference-guided or audio-guided, not both")
+        if init is None:
+            return AudioGuidedAutoencoderKLLTXVideo(**preset.vae, **audio_guided)
+        vae = load_vae(init)
+        if isinstance(vae, AudioGuidedAutoencoderKLLTXVideo):
+            return vae
+        if type(vae) is not AutoencoderKLLTXVideo:
+            raise ValueError(f"{init} holds a {type(vae).__name__}; only a plain LTX VAE can be given the sound")
+        return AudioGuidedAutoencoderKLLTXVideo.from_unguided(vae, **audio_guided)
     if init is None:
         guided = preset.reference_guided_vae if reference_guided is None else reference_guided
         return (ReferenceGuidedAutoencoderKLLTXVideo if guided else AutoencoderKLLTXVideo)(**preset.vae)
@@ -264,8 +300,17 @@ def main(argv=None) -> int:
         "--reference-guided", action=argparse.BooleanOptionalAction, default=None,
         help="decoder guided by a reference frame (default: the preset's choice, or --init's class)",
     )
+    parser.add_argument(
+        "--audio-guided", action="store_true",
+        help="a decoder that hears every frame's sound (rap.models.autoencoder_audio); --data: framed clips "
+        "written with --audio-encoder",
+    )
+    parser.add_argument("--audio-levels", type=int, default=3, help="with --audio-guided: how many of the finest up blocks hear it")
+    parser.add_argument("--audio-encoder", default=None, help="with --audio-guided: the Wav2Vec2 folder, for the held-out report")
     parser.add_argument("--held-out", default=None, help="clips for the reconstruction report (default: --data)")
     args = parser.parse_args(argv)
+    if args.audio_guided and not args.audio_encoder:
+        parser.error("--audio-guided needs --audio-encoder (the held-out report computes the clips' features)")
 
     if args.decoder_only and not args.init:
         parser.error("--decoder-only fine-tunes the decoder of --init")
@@ -277,7 +322,10 @@ def main(argv=None) -> int:
     )
     preset = get_preset(args.preset)
     # --init: continue from trained weights (e.g. models/rap-small/vae) on a machine without checkpoints
-    vae = initial_vae(args.init, preset, args.reference_guided)
+    audio_guided = None
+    if args.audio_guided:
+        audio_guided = dict(audio_dim=preset.transformer["audio_dim"] * len(preset.audio_layers), audio_levels=args.audio_levels)
+    vae = initial_vae(args.init, preset, args.reference_guided, audio_guided)
     # --data: the synthetic shards, framed on the fly; or a folder from `python -m rap.training.framed_clips`
     framed = Path(args.data, "clip-00000.npz").is_file()
     if framed and not args.held_out:
@@ -300,7 +348,15 @@ def main(argv=None) -> int:
     vae.save_pretrained(Path(args.out) / "vae")
     print(f"saved {Path(args.out) / 'vae'}; latent std range {vae.latents_std.min():.3f}..{vae.latents_std.max():.3f}")
     held_out = SynthClipDataset(args.held_out, with_meta=False) if args.held_out else dataset
-    print("reconstruction", reconstruction_report(vae, held_out, preset.resolution, out=Path(args.out)))
+    audio_windows = None
+    if args.audio_encoder:
+        from transformers import Wav2Vec2Model
+
+        from rap.pipelines.audio_features import AudioFeatureWindows
+
+        encoder = Wav2Vec2Model.from_pretrained(args.audio_encoder).eval()
+        audio_windows = AudioFeatureWindows(encoder, preset.audio_layers, preset.fps, preset.frames_per_latent)
+    print("reconstruction", reconstruction_report(vae, held_out, preset.resolution, out=Path(args.out), audio_windows=audio_windows))
     return 0
 
 
