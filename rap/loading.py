@@ -40,6 +40,7 @@ def build_from_preset(cls, name, pretrained_components=False, local_files_only=T
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
+    from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
     from rap.models.autoencoder_reference import ReferenceGuidedAutoencoderKLLTXVideo
     from rap.models.transformer_rap import RAPTransformer
 
@@ -59,6 +60,8 @@ def build_from_preset(cls, name, pretrained_components=False, local_files_only=T
         vae = pretrained(AutoencoderKLLTXVideo.from_pretrained, preset.vae_pretrained, subfolder="vae")
     elif preset.reference_guided_vae:
         vae = ReferenceGuidedAutoencoderKLLTXVideo(**preset.vae)
+    elif preset.audio_guided_vae is not None:
+        vae = AudioGuidedAutoencoderKLLTXVideo(**preset.vae, audio_dim=preset.audio_feature_dim, **preset.audio_guided_vae)
     else:
         vae = AutoencoderKLLTXVideo(**preset.vae)
     if pretrained_components and preset.audio_encoder_pretrained:

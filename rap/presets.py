@@ -27,6 +27,8 @@ class RAPPreset:
     # ... or a pretrained checkpoint, loaded when available
     # the small preset's choice (seed 002's reference-guided VAE; `rap.models.autoencoder_reference`)
     reference_guided_vae: bool = False
+    # options of an audio-guided decoder (`rap.models.autoencoder_audio`), or None for the plain one
+    audio_guided_vae: dict[str, Any] | None = None
     vae_pretrained: str | None = None
     audio_encoder_pretrained: str | None = None
     wan_pretrained: str | None = None
@@ -40,6 +42,11 @@ class RAPPreset:
     @property
     def clip_frames(self) -> int:
         return 1 + self.frames_per_latent * (self.latent_frames - 1)
+
+    @property
+    def audio_feature_dim(self) -> int:
+        """N * C: what an audio-guided decoder hears per frame (the DiT's audio tokens, flattened)."""
+        return self.transformer["audio_dim"] * len(self.audio_layers)
 
 
 # Sampling defaults from the paper: audio CFG 5, overlap n = 3, w = 1, delta = 0.
@@ -145,6 +152,10 @@ RAP_SMALL = RAPPreset(
         feat_extract_norm="layer",
     ),
     audio_layers=(1, 2),
+    # the decoder hears every frame's sound: the mouth's motion inside a latent frame, which the
+    # latent and the DiT's window lose, comes back (`rap.models.autoencoder_audio`; the paper's
+    # LTX-VAE has no such input, so rap-1.3b keeps the plain decoder)
+    audio_guided_vae=dict(audio_levels=3),
     scheduler=dict(shift=3.0),
     defaults=dict(PAPER_DEFAULTS, num_inference_steps=6),
 )

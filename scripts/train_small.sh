@@ -3,8 +3,8 @@
 # DiT (Algorithm 1), bundle, and the quality report on held-out clips. Every stage resumes from its
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
 # usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=340] [cache_clips=300]
-# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 min, framing 5 min,
-# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 12 hours in all with the defaults (quality report included).
+# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 + 80 min, framing 8 min,
+# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 13.5 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -33,12 +33,19 @@ HELD_OUT_PAUSES=$WORK/data/heldout_pause384
 # alone on 128-px crops so that it draws it. --decoder-only keeps the encoder and the latent
 # statistics, so the latents cached for the DiT are the probe VAE's and the decoder's alike.
 # The pause clips are framed too: the decoder needs closed mouths to draw them (docs/training_log.md).
-[ -f "$WORK/data/framed256/done" ] || { python -m rap.training.framed_clips --data "$DATA" "$PAUSES" --out "$WORK/data/framed256" && touch "$WORK/data/framed256/done"; }
+# Each framed clip keeps its audio features, for the audio-guided decoder at the end.
+[ -f "$WORK/data/framed256/done" ] || { python -m rap.training.framed_clips --data "$DATA" "$PAUSES" --out "$WORK/data/framed256" --audio-encoder "$WORK/runs/audio/audio_encoder" && touch "$WORK/data/framed256/done"; }
 [ -d "$WORK/runs/vaeprobe/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaeprobe" --init "$WORK/runs/vae/vae" --control-weight 10 --lr 3e-4 --steps 100000 --max-minutes 35
 DECODER=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaedec" --init "$WORK/runs/vaeprobe/vae" --decoder-only --crop 128 --batch-size 6 --steps 100000)
 [ -d "$WORK/runs/vaedec/vae" ] || python -m rap.training.train_vae "${DECODER[@]}" --lr 2e-4 --max-minutes 178
 # the decoder's last 20 minutes at a lower learning rate (the run resumes from its checkpoint)
 [ -f "$WORK/runs/vaedec/cooldown.done" ] || { python -m rap.training.train_vae "${DECODER[@]}" --lr 6e-5 --max-minutes 20 && touch "$WORK/runs/vaedec/cooldown.done"; }
+# The decoder, once more, now hearing every frame's sound (rap.models.autoencoder_audio): the
+# mouth's motion inside a latent frame comes from the audio. Same latent space, so the cache and
+# the DiT below are unchanged by it.
+[ -d "$WORK/runs/vaeaudio/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaeaudio" \
+  --init "$WORK/runs/vaedec/vae" --decoder-only --audio-guided --audio-encoder "$WORK/runs/audio/audio_encoder" \
+  --crop 128 --batch-size 6 --lr 1.5e-4 --steps 100000 --max-minutes 80
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
 # The DiT sees the pause clips too: without them its mouth opened wide over room noise (docs/training_log.md).
@@ -48,5 +55,5 @@ DIT=(--cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/
 [ -f "$WORK/runs/ditprobe/phase1.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 3e-4 --max-minutes "$DIT_MINUTES" && touch "$WORK/runs/ditprobe/phase1.done"; }
 # its last 20 minutes at a lower learning rate (resumes from its checkpoint)
 [ -f "$WORK/runs/ditprobe/cooldown.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 1e-4 --max-minutes 20 && touch "$WORK/runs/ditprobe/cooldown.done"; }
-python -m rap.training.bundle --vae "$WORK/runs/vaedec/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
+python -m rap.training.bundle --vae "$WORK/runs/vaeaudio/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
 python -m rap.eval quality --data "$HELD_OUT" --pause-data "$HELD_OUT_PAUSES" --weights models/rap-small --out "$WORK/runs/quality"

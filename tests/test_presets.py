@@ -30,3 +30,16 @@ def test_components_agree(name):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("rap-70b")
+
+
+def test_the_small_decoder_hears_what_the_pipeline_hands_it_and_the_paper_s_does_not():
+    """rap-small's VAE is audio-guided (its decoder takes N * C features per frame, the width of the
+    pipeline's `AudioFeatureWindows` output); rap-1.3b keeps the paper's plain LTX decoder."""
+    from rap import RAPPipeline
+    from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
+
+    small = RAPPipeline.from_preset("rap-small")
+    assert isinstance(small.vae, AudioGuidedAutoencoderKLLTXVideo) and small.audio_guided_decoder
+    hidden = small.audio_encoder.config.hidden_size
+    assert small.vae.config.audio_dim == hidden * len(small.config.audio_layers) == get_preset("rap-small").audio_feature_dim
+    assert get_preset("rap-1.3b").audio_guided_vae is None

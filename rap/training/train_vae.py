@@ -305,7 +305,7 @@ def main(argv=None) -> int:
         help="a decoder that hears every frame's sound (rap.models.autoencoder_audio); --data: framed clips "
         "written with --audio-encoder",
     )
-    parser.add_argument("--audio-levels", type=int, default=3, help="with --audio-guided: how many of the finest up blocks hear it")
+    parser.add_argument("--audio-levels", type=int, default=None, help="with --audio-guided: how many of the finest up blocks hear it (default: the preset's, else 2)")
     parser.add_argument("--audio-encoder", default=None, help="with --audio-guided: the Wav2Vec2 folder, for the held-out report")
     parser.add_argument("--held-out", default=None, help="clips for the reconstruction report (default: --data)")
     args = parser.parse_args(argv)
@@ -324,7 +324,9 @@ def main(argv=None) -> int:
     # --init: continue from trained weights (e.g. models/rap-small/vae) on a machine without checkpoints
     audio_guided = None
     if args.audio_guided:
-        audio_guided = dict(audio_dim=preset.transformer["audio_dim"] * len(preset.audio_layers), audio_levels=args.audio_levels)
+        audio_guided = dict(preset.audio_guided_vae or {}, audio_dim=preset.audio_feature_dim)
+        if args.audio_levels is not None:
+            audio_guided["audio_levels"] = args.audio_levels
     vae = initial_vae(args.init, preset, args.reference_guided, audio_guided)
     # --data: the synthetic shards, framed on the fly; or a folder from `python -m rap.training.framed_clips`
     framed = Path(args.data, "clip-00000.npz").is_file()
