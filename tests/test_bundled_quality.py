@@ -1,6 +1,6 @@
 """The bundled rap-small, on held-out synthetic clips (data-set seed 777000, the quality report's
 held-out seed): its mouth follows its own audio well above another clip's, its VAE's round trip
-keeps the mouth readable, and, sampled without guidance, its mouth stays nearly shut over room
+(the decoder hearing the clip's sound) keeps the mouth readable, and, sampled without guidance, its mouth stays nearly shut over room
 noise for each identity (at the default CFG 5 it does not: README *Training*, docs/training_log.md),
 and tangential CFG on the first half of the steps opens it less than plain CFG at the same scale.
 Thresholds sit below what the model card's weights measured (README *Tests*), so a regression in the
@@ -42,9 +42,11 @@ def test_bundled_model_lip_sync_on_held_out_clips(bundled_pipe, held_out_clips):
     assert [v.shape[0] for v in videos] == [121, 121]
     generated = np.array([r["generated"] for r in rows])
     mismatched = np.array([r["mismatched"] for r in rows])
-    assert generated.mean() >= 0.25
+    # measured on these two clips: generated 0.49 / 0.59, the round trip 0.69 / 0.75 (with the plain
+    # decoder before it heard the sound: 0.30 / 0.48 and 0.55 / 0.49)
+    assert generated.mean() >= 0.4
     assert (generated - mismatched).min() >= 0.1
-    assert report["summary"]["reconstructed"] >= 0.4
+    assert report["summary"]["reconstructed"] >= 0.6
     assert report["summary"]["ground_truth"] >= 0.9
 
 
