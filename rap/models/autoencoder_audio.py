@@ -30,6 +30,8 @@ from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  pipelines 
 from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 
+from rap.models.ltx_decoder_steps import decoder_output
+
 
 class AudioInjection(nn.Module):
     """hidden + sigmoid(gate(hidden)) * value(audio of the frame), per frame and channel."""
@@ -150,18 +152,7 @@ class AudioGuidedAutoencoderKLLTXVideo(AutoencoderKLLTXVideo):
         for index, block in enumerate(decoder.up_blocks):
             injection = self.audio_injections[index - first_guided] if index >= first_guided else None
             hidden = _up_block_forward(block, hidden, temb, injection, audio)
-        hidden = decoder.norm_out(hidden.movedim(1, -1)).movedim(-1, 1)
-        if decoder.time_embedder is not None:
-            batch = hidden.size(0)
-            temb = decoder.time_embedder(timestep=temb.flatten(), resolution=None, aspect_ratio=None, batch_size=batch, hidden_dtype=hidden.dtype)
-            shift, scale = (temb.view(batch, -1, 1, 1, 1).unflatten(1, (2, -1)) + decoder.scale_shift_table[None, ..., None, None, None]).unbind(dim=1)
-            hidden = hidden * (1 + scale) + shift
-        hidden = decoder.conv_out(decoder.conv_act(hidden))
-        p, p_t = decoder.patch_size, decoder.patch_size_t
-        batch, _, frames, height, width = hidden.shape
-        hidden = hidden.reshape(batch, -1, p_t, p, p, frames, height, width)
-        return hidden.permute(0, 1, 5, 2, 6, 4, 7, 3).flatten(6, 7).flatten(4, 5).flatten(2, 3)
-
+        return decoder_output(decoder, hidden, temb)
 
 def _up_block_forward(block, hidden, temb, injection: AudioInjection | None, audio: torch.Tensor) -> torch.Tensor:
     """`LTXVideoUpBlock3d.forward` with `injection` between its upsampler and its resnets."""

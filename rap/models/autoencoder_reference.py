@@ -29,6 +29,8 @@ from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  pipelines 
 from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 
+from rap.models.ltx_decoder_steps import decoder_output, unpatchify
+
 
 @dataclass
 class ReferenceFeatures:
@@ -176,19 +178,6 @@ class ReferenceGuidedAutoencoderKLLTXVideo(AutoencoderKLLTXVideo):
             if index >= first_guided:
                 hidden = hidden + reference.levels[index - first_guided].unsqueeze(2).to(hidden.dtype)
         gate_logits = self.reference_gate(hidden)
-        hidden = decoder.norm_out(hidden.movedim(1, -1)).movedim(-1, 1)
-        if decoder.time_embedder is not None:
-            batch = hidden.size(0)
-            temb = decoder.time_embedder(timestep=temb.flatten(), resolution=None, aspect_ratio=None, batch_size=batch, hidden_dtype=hidden.dtype)
-            shift, scale = (temb.view(batch, -1, 1, 1, 1).unflatten(1, (2, -1)) + decoder.scale_shift_table[None, ..., None, None, None]).unbind(dim=1)
-            hidden = hidden * (1 + scale) + shift
-        decoded = self._unpatchify(decoder.conv_out(decoder.conv_act(hidden)))
-        gate = torch.sigmoid(self._unpatchify(gate_logits))
+        decoded = decoder_output(decoder, hidden, temb)
+        gate = torch.sigmoid(unpatchify(decoder, gate_logits))
         return decoded + gate * (reference.pixels.unsqueeze(2).to(decoded.dtype) - decoded)
-
-    def _unpatchify(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The decoder's own (channels x p_t x p x p) -> pixels rearrangement."""
-        p, p_t = self.decoder.patch_size, self.decoder.patch_size_t
-        batch, _, frames, height, width = hidden.shape
-        hidden = hidden.reshape(batch, -1, p_t, p, p, frames, height, width)
-        return hidden.permute(0, 1, 5, 2, 6, 4, 7, 3).flatten(6, 7).flatten(4, 5).flatten(2, 3)
