@@ -1,5 +1,7 @@
 """The audio-guided VAE: diffusers' LTX decoder plus the sound of every frame, nothing else."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -171,13 +173,7 @@ def test_vae_training_batches_carry_each_crop_s_sound_and_train_the_injections(t
 
     vae = AudioGuidedAutoencoderKLLTXVideo.from_unguided(_plain(), audio_dim=32)
     vae.encoder.requires_grad_(False)
-    loss, _ = vae_loss(replace_control(config))(vae, batch)
+    loss, _ = vae_loss(replace(config, control_weight=0.0, freeze_encoder_steps=0))(vae, batch)
     loss.backward()
     assert all(float(i.value[-1].weight.grad.abs().sum()) > 0 for i in vae.audio_injections)
     assert all(p.grad is None for p in vae.encoder.parameters())
-
-
-def replace_control(config):
-    from dataclasses import replace
-
-    return replace(config, control_weight=0.0, freeze_encoder_steps=0)
