@@ -154,6 +154,7 @@ class AudioGuidedAutoencoderKLLTXVideo(AutoencoderKLLTXVideo):
             hidden = _up_block_forward(block, hidden, temb, injection, audio)
         return decoder_output(decoder, hidden, temb)
 
+
 def _up_block_forward(block, hidden, temb, injection: AudioInjection | None, audio: torch.Tensor) -> torch.Tensor:
     """`LTXVideoUpBlock3d.forward` with `injection` between its upsampler and its resnets."""
     if block.conv_in is not None:

@@ -24,6 +24,18 @@ LABELS = ("face_mask", "mouth_boxes", "mouth", "blink")
 OPTIONAL_LABELS = ("audio_features",)
 
 
+def preset_audio_windows(audio_encoder: str, preset_name: str = "rap-small"):
+    """`AudioFeatureWindows` over a trained Wav2Vec2 folder, laid out as the preset's pipeline does."""
+    from transformers import Wav2Vec2Model
+
+    from rap.pipelines.audio_features import AudioFeatureWindows
+    from rap.presets import get_preset
+
+    preset = get_preset(preset_name)
+    encoder = Wav2Vec2Model.from_pretrained(audio_encoder).eval()
+    return AudioFeatureWindows(encoder, preset.audio_layers, preset.fps, preset.frames_per_latent)
+
+
 def clip_audio_features(audio_windows, waveform: np.ndarray, frames: int) -> torch.Tensor:
     """(frames, N, C) features of a whole clip's video frames, as the pipeline computes them."""
     audio_windows.set_utterance(waveform)
@@ -96,16 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--audio-encoder", default=None, help="a Wav2Vec2 folder: store each clip's audio features too")
     parser.add_argument("--preset", default="rap-small", help="its audio layers and frame rate lay the features out")
     args = parser.parse_args(argv)
-    audio_windows = None
-    if args.audio_encoder:
-        from transformers import Wav2Vec2Model
-
-        from rap.pipelines.audio_features import AudioFeatureWindows
-        from rap.presets import get_preset
-
-        preset = get_preset(args.preset)
-        encoder = Wav2Vec2Model.from_pretrained(args.audio_encoder).eval()
-        audio_windows = AudioFeatureWindows(encoder, preset.audio_layers, preset.fps, preset.frames_per_latent)
+    audio_windows = preset_audio_windows(args.audio_encoder, args.preset) if args.audio_encoder else None
     count = 0
     for root in args.data:  # --limit applies to each data set
         dataset = SynthClipDataset(root, with_meta=False)

@@ -274,7 +274,7 @@ def initial_vae(init: str | None, preset, reference_guided: bool | None, audio_g
 def main(argv=None) -> int:
     from rap.presets import get_preset
     from rap.synth.dataset import SynthClipDataset
-    from rap.training.framed_clips import FramedClips
+    from rap.training.framed_clips import FramedClips, preset_audio_windows
 
     parser = argparse.ArgumentParser(prog="python -m rap.training.train_vae", description=__doc__)
     parser.add_argument("--data", required=True)
@@ -350,14 +350,8 @@ def main(argv=None) -> int:
     vae.save_pretrained(Path(args.out) / "vae")
     print(f"saved {Path(args.out) / 'vae'}; latent std range {vae.latents_std.min():.3f}..{vae.latents_std.max():.3f}")
     held_out = SynthClipDataset(args.held_out, with_meta=False) if args.held_out else dataset
-    audio_windows = None
-    if args.audio_encoder:
-        from transformers import Wav2Vec2Model
-
-        from rap.pipelines.audio_features import AudioFeatureWindows
-
-        encoder = Wav2Vec2Model.from_pretrained(args.audio_encoder).eval()
-        audio_windows = AudioFeatureWindows(encoder, preset.audio_layers, preset.fps, preset.frames_per_latent)
+    # an audio-guided decoder hears the held-out clips' sound in the report
+    audio_windows = preset_audio_windows(args.audio_encoder, args.preset) if args.audio_guided else None
     print("reconstruction", reconstruction_report(vae, held_out, preset.resolution, out=Path(args.out), audio_windows=audio_windows))
     return 0
 
