@@ -239,14 +239,14 @@ def test_vae_loss_trains_the_control_probe_only_where_the_mouth_is_in_the_crop()
     from diffusers import AutoencoderKLLTXVideo
 
     from rap.training.control_probe import LatentControlProbe
-    from rap.training.train_vae import VAETrainConfig, VAEWithControlProbe, vae_loss
+    from rap.training.train_vae import VAETrainConfig, VAETrainingParts, vae_loss
 
     torch.manual_seed(0)
     vae = AutoencoderKLLTXVideo(
         latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
         layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
     )
-    model = VAEWithControlProbe(vae, LatentControlProbe(8, vae.temporal_compression_ratio))
+    model = VAETrainingParts(vae, LatentControlProbe(8, vae.temporal_compression_ratio))
     batch = {
         "video": torch.rand(2, 3, 9, 32, 32) * 2 - 1, "face": torch.zeros(2, 1, 9, 32, 32), "mouth": torch.zeros(2, 1, 9, 32, 32),
         "controls": torch.rand(2, 9, 5), "mouth_centre": torch.zeros(2, 2), "mouth_in_crop": torch.tensor([True, False]),

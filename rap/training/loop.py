@@ -51,8 +51,8 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
     out.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, project_dir=str(out))
     set_seed(config.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    groups = parameter_groups(model)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config.warmup_steps))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     ema = EMAModel(accelerator.unwrap_model(model).parameters(), decay=config.ema_decay) if config.ema_decay else None
@@ -88,7 +88,8 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
                 loss, parts = loss_fn(model, batch, step)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.grad_clip:
-                    accelerator.clip_grad_norm_(params, config.grad_clip)
+                    for group in groups:  # each part on its own: a discriminator's gradients must not shrink the decoder's
+                        accelerator.clip_grad_norm_(group["params"], config.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -125,6 +126,16 @@ def run_training(model: torch.nn.Module, loss_fn: LossFn, batches: Iterator[dict
         ema.copy_to(unwrapped.parameters())
         ema_model = unwrapped
     return unwrapped, ema_model
+
+
+def parameter_groups(model: torch.nn.Module) -> list[dict]:
+    """The optimiser's parameter groups: `model.parameter_groups()` where the model has parts trained
+    against each other (a GAN's discriminator: its own Adam betas, its own gradient clipping), else one."""
+    if hasattr(model, "parameter_groups"):
+        groups = [g for g in model.parameter_groups() if g["params"]]
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    return groups
 
 
 def _drop_rows_from(log_path: Path, step: int) -> None:

@@ -22,7 +22,9 @@ The loss:
   (`mouth_weight`, half the crops placed over it): lip sync lives in a few pixels of the mouth;
 - the latent control probe (`control_weight`, `rap.training.control_probe`): reconstruction alone
   left the mouth out of the latent entirely, and a DiT cannot learn lip sync from such latents;
-- a small KL term, which keeps the latent space smooth for diffusion.
+- a small KL term, which keeps the latent space smooth for diffusion;
+- with `--gan-weight`, a discriminator of the mouth that hears each frame's sound
+  (`rap.training.mouth_discriminator`): L1 alone leaves the mouth blurred.
 The decoder reconstructs from the posterior mean, not a sample: LTX's encoder predicts one shared
 log-variance that starts near 0 (sigma ~ 1), so early samples would be mostly noise, and the KL
 weight is too small to shrink that sigma quickly. Every crop comes with a reference frame (another
@@ -45,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rap.training.control_probe import LatentControlProbe, control_loss
+from rap.training.mouth_discriminator import MouthDiscriminator, adaptive_weight, discriminator_loss, generator_loss, mouth_windows
 from rap.training.loop import LoopConfig, run_training
 
 
@@ -61,6 +64,10 @@ class VAETrainConfig:
     kl_weight: float = 1e-6
     control_weight: float = 10.0  # the latent control probe's MSE (`control_probe`); 0 turns it off
     freeze_encoder_steps: int = 300
+    # the mouth discriminator (`mouth_discriminator`): its pull on the decoder relative to the
+    # reconstruction's (adaptive, VQGAN-style); 0 turns it off. It trains alone for gan_start_step steps.
+    gan_weight: float = 0.0
+    gan_start_step: int = 500
 
 
 # reference: (B, 3, S, S), one frame of the same clip; controls (B, T, 5): the world's mouth and
@@ -149,17 +156,27 @@ def decode(vae, latents: torch.Tensor, reference: torch.Tensor | None, audio: to
     return vae.decode(latents).sample
 
 
-class VAEWithControlProbe(nn.Module):
-    """What the loop trains when the control probe is on; only `vae` is saved."""
+class VAETrainingParts(nn.Module):
+    """What the loop trains when the VAE has helpers (the control probe, the mouth discriminator);
+    only `vae` is saved."""
 
-    def __init__(self, vae, probe: LatentControlProbe):
+    def __init__(self, vae, control_probe: LatentControlProbe | None = None, discriminator: MouthDiscriminator | None = None):
         super().__init__()
-        self.vae, self.control_probe = vae, probe
+        self.vae, self.control_probe, self.discriminator = vae, control_probe, discriminator
+
+    def parameter_groups(self) -> list[dict]:
+        """The discriminator apart, with the betas GANs train with (0.5, 0.9)."""
+        others = [p for name, p in self.named_parameters() if p.requires_grad and not name.startswith("discriminator.")]
+        groups = [{"params": others}]
+        if self.discriminator is not None:
+            groups.append({"params": list(self.discriminator.parameters()), "betas": (0.5, 0.9)})
+        return groups
 
 
 def vae_loss(config: VAETrainConfig):
     def loss_fn(model, batch, step: int = 0):
-        vae, probe = (model.vae, model.control_probe) if isinstance(model, VAEWithControlProbe) else (model, None)
+        parts = model if isinstance(model, VAETrainingParts) else VAETrainingParts(model)
+        vae, probe, discriminator = parts.vae, parts.control_probe, parts.discriminator
         video = batch["video"].to(vae.device)
         with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
             posterior = vae.encode(video).latent_dist
@@ -175,9 +192,34 @@ def vae_loss(config: VAETrainConfig):
         if probe is not None:
             controls = control_loss(probe, latents, batch["mouth_centre"], batch["controls"], batch["mouth_in_crop"])
             loss, parts["controls"] = loss + config.control_weight * controls, controls.detach()
+        if discriminator is not None:
+            loss = loss + _adversarial_terms(vae, discriminator, video, recon, batch, l1, step, config, parts)
         return loss, parts
 
     return loss_fn
+
+
+def _adversarial_terms(vae, discriminator, video, recon, batch, l1, step: int, config: VAETrainConfig, parts: dict) -> torch.Tensor:
+    """The discriminator's hinge loss on the mouth windows of crops that hold the mouth, plus (from
+    `gan_start_step`) the decoder's adversarial loss at its adaptive weight. Logs into `parts`."""
+    if "audio" not in batch:
+        raise ValueError("the mouth discriminator hears each frame's sound: train on clips with audio features")
+    inside = batch["mouth_in_crop"].to(torch.bool)
+    if not inside.any():
+        return recon.new_zeros(())
+    centres = batch["mouth_centre"][inside]
+    real = mouth_windows(video[inside], centres).flatten(0, 1)  # (M * T, 3, h, w)
+    fake = mouth_windows(recon[inside], centres).flatten(0, 1)
+    audio = batch["audio"].to(video.device)[inside].flatten(2).flatten(0, 1)  # (M * T, N * C)
+    d_loss = discriminator_loss(discriminator, real, fake, audio)
+    parts["d_loss"] = d_loss.detach()
+    if step < config.gan_start_step:
+        parts["g_loss"], parts["gan_weight"] = d_loss.new_zeros(()), d_loss.new_zeros(())  # the log's columns stay fixed
+        return d_loss
+    g_loss = generator_loss(discriminator, fake, audio)
+    weight = config.gan_weight * adaptive_weight(l1, g_loss, vae.decoder.conv_out.conv.weight)
+    parts["g_loss"], parts["gan_weight"] = g_loss.detach(), weight
+    return d_loss + weight * g_loss
 
 
 @torch.no_grad()
@@ -287,6 +329,11 @@ def main(argv=None) -> int:
     parser.add_argument("--crop", type=int, default=64)
     parser.add_argument("--mouth-weight", type=float, default=VAETrainConfig.mouth_weight)
     parser.add_argument("--control-weight", type=float, default=VAETrainConfig.control_weight)
+    parser.add_argument(
+        "--gan-weight", type=float, default=VAETrainConfig.gan_weight,
+        help="the mouth discriminator's pull on the decoder (adaptive weight x this; 0.5 as in VQGAN); 0: no discriminator",
+    )
+    parser.add_argument("--gan-start-step", type=int, default=VAETrainConfig.gan_start_step, help="steps the discriminator trains alone first")
     parser.add_argument("--freeze-encoder-steps", type=int, default=None, help="default: 300, or 0 with --init")
     parser.add_argument(
         "--decoder-only", action="store_true",
@@ -319,7 +366,10 @@ def main(argv=None) -> int:
         # a frozen encoder gains nothing from the control probe: it shapes the latent, not the picture
         control_weight=0.0 if args.decoder_only else args.control_weight,
         freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
+        gan_weight=args.gan_weight, gan_start_step=args.gan_start_step,
     )
+    if config.gan_weight > 0 and not args.audio_guided:
+        parser.error("--gan-weight: the mouth discriminator hears the sound, so it trains an --audio-guided decoder")
     preset = get_preset(args.preset)
     # --init: continue from trained weights (e.g. models/rap-small/vae) on a machine without checkpoints
     audio_guided = None
@@ -337,8 +387,10 @@ def main(argv=None) -> int:
     model = vae
     if args.decoder_only:
         vae.encoder.requires_grad_(False)  # out of the optimiser, and no graph through it
-    if config.control_weight > 0:
-        model = VAEWithControlProbe(vae, LatentControlProbe(vae.config.latent_channels, vae.temporal_compression_ratio))
+    probe = LatentControlProbe(vae.config.latent_channels, vae.temporal_compression_ratio) if config.control_weight > 0 else None
+    discriminator = MouthDiscriminator(vae.config.audio_dim) if config.gan_weight > 0 else None
+    if probe is not None or discriminator is not None:
+        model = VAETrainingParts(vae, probe, discriminator)
     run_training(model, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
     vae.eval()
     if not args.decoder_only:
