@@ -127,3 +127,17 @@ def test_vae_loss_lets_the_discriminator_train_alone_before_the_decoder_hears_it
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.discriminator.parameters()}
     assert not {id(p) for p in groups[0]["params"]} & {id(p) for p in groups[1]["params"]}
     assert not any(p is q for p in groups[0]["params"] for q in vae.encoder.parameters())
+
+
+def test_swap_mouth_latents_hides_the_later_frames_mouth_and_nothing_else():
+    from rap.training.train_vae import swap_mouth_latents
+
+    latents = torch.randn(3, 4, 3, 4, 4)
+    centres = torch.tensor([[0.0, 0.0], [0.0, 0.0], [-1.0, -1.0]])  # crop centre, crop centre, top-left corner
+    inside = torch.tensor([True, False, True])
+    swapped = swap_mouth_latents(latents, centres, inside, probability=1.0, cells=(2, 3))
+    expected = latents.clone()
+    expected[0, :, 1:, 1:3, 0:3] = latents[0, :, :1, 1:3, 0:3]  # round(2 - 1.5) = 0 (ties to even)
+    expected[2, :, 1:, 0:2, 0:3] = latents[2, :, :1, 0:2, 0:3]  # moved inside the grid
+    assert torch.equal(swapped, expected)  # sample 1's mouth is outside its crop: untouched
+    assert torch.equal(swap_mouth_latents(latents, centres, inside, probability=0.0), latents)

@@ -23,6 +23,8 @@ The loss:
 - the latent control probe (`control_weight`, `rap.training.control_probe`): reconstruction alone
   left the mouth out of the latent entirely, and a DiT cannot learn lip sync from such latents;
 - a small KL term, which keeps the latent space smooth for diffusion;
+- with `--mouth-latent-swap`, crops whose latent mouth is swapped for another moment's, so an
+  audio-guided decoder learns to draw the mouth from the sound (`swap_mouth_latents`);
 - with `--gan-weight`, a discriminator of the mouth that hears each frame's sound
   (`rap.training.mouth_discriminator`): L1 alone leaves the mouth blurred.
 The decoder reconstructs from the posterior mean, not a sample: LTX's encoder predicts one shared
@@ -68,6 +70,9 @@ class VAETrainConfig:
     # reconstruction's (adaptive, VQGAN-style); 0 turns it off. It trains alone for gan_start_step steps.
     gan_weight: float = 0.0
     gan_start_step: int = 500
+    # the share of crops whose later latent frames get the first frame's mouth (`swap_mouth_latents`):
+    # an audio-guided decoder must then draw those frames' mouths from the sound
+    mouth_latent_swap: float = 0.0
 
 
 # reference: (B, 3, S, S), one frame of the same clip; controls (B, T, 5): the world's mouth and
@@ -181,6 +186,8 @@ def vae_loss(config: VAETrainConfig):
         with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
             posterior = vae.encode(video).latent_dist
         latents = posterior.mode()
+        if config.mouth_latent_swap > 0:
+            latents = swap_mouth_latents(latents, batch["mouth_centre"], batch["mouth_in_crop"], config.mouth_latent_swap)
         reference, audio = batch.get("reference"), batch.get("audio")
         recon = decode(
             vae, latents, None if reference is None else reference.to(vae.device), None if audio is None else audio.to(vae.device)
@@ -197,6 +204,30 @@ def vae_loss(config: VAETrainConfig):
         return loss, parts
 
     return loss_fn
+
+
+def swap_mouth_latents(latents: torch.Tensor, centres: torch.Tensor, inside: torch.Tensor, probability: float, cells: tuple[int, int] = (2, 3)) -> torch.Tensor:
+    """For a random `probability` share of the crops that hold the mouth, the latent cells around the
+    mouth (`cells`, rows x columns) of every latent frame after the first are replaced by the first
+    frame's: the picture to reconstruct keeps its true mouth, the latent no longer tells it.
+
+    Why: at inference the decoder reads the DiT's latents, whose mouth is the least reliable thing
+    in them (on rap-small, generated lip sync is two thirds of the round trip's), while the sound it
+    hears is exact. Trained on true latents alone, an audio-guided decoder leans on the latent's
+    mouth; with the mouth swapped out it must learn to draw it from the sound."""
+    batch, _, frames, height, width = latents.shape
+    chosen = inside.to(torch.bool).cpu() & (torch.rand(batch) < probability)
+    if frames < 2 or not chosen.any():
+        return latents
+    latents = latents.clone()
+    for b in chosen.nonzero().flatten().tolist():
+        x, y = centres[b].tolist()
+        row, col = (y + 1) / 2 * height, (x + 1) / 2 * width  # the mouth's centre in latent cells
+        r0 = int(min(max(round(row - cells[0] / 2), 0), max(height - cells[0], 0)))
+        c0 = int(min(max(round(col - cells[1] / 2), 0), max(width - cells[1], 0)))
+        rows, cols = slice(r0, r0 + cells[0]), slice(c0, c0 + cells[1])
+        latents[b, :, 1:, rows, cols] = latents[b, :, :1, rows, cols]
+    return latents
 
 
 def _adversarial_terms(vae, discriminator, video, recon, batch, l1, step: int, config: VAETrainConfig, parts: dict) -> torch.Tensor:
@@ -333,6 +364,10 @@ def main(argv=None) -> int:
         "--gan-weight", type=float, default=VAETrainConfig.gan_weight,
         help="the mouth discriminator's pull on the decoder (adaptive weight x this; 0.5 as in VQGAN); 0: no discriminator",
     )
+    parser.add_argument(
+        "--mouth-latent-swap", type=float, default=VAETrainConfig.mouth_latent_swap,
+        help="share of crops whose later latent frames carry the first frame's mouth, so that an audio-guided decoder draws it from the sound",
+    )
     parser.add_argument("--gan-start-step", type=int, default=VAETrainConfig.gan_start_step, help="steps the discriminator trains alone first")
     parser.add_argument("--freeze-encoder-steps", type=int, default=None, help="default: 300, or 0 with --init")
     parser.add_argument(
@@ -366,8 +401,10 @@ def main(argv=None) -> int:
         # a frozen encoder gains nothing from the control probe: it shapes the latent, not the picture
         control_weight=0.0 if args.decoder_only else args.control_weight,
         freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
-        gan_weight=args.gan_weight, gan_start_step=args.gan_start_step,
+        gan_weight=args.gan_weight, gan_start_step=args.gan_start_step, mouth_latent_swap=args.mouth_latent_swap,
     )
+    if config.mouth_latent_swap > 0 and not args.audio_guided:
+        parser.error("--mouth-latent-swap: only a decoder that hears the sound can draw a mouth the latent does not tell")
     if config.gan_weight > 0 and not args.audio_guided:
         parser.error("--gan-weight: the mouth discriminator hears the sound, so it trains an --audio-guided decoder")
     preset = get_preset(args.preset)
