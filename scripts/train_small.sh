@@ -3,8 +3,8 @@
 # DiT (Algorithm 1), bundle, and the quality report on held-out clips. Every stage resumes from its
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
 # usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=340] [cache_clips=300]
-# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 + 80 min, framing 8 min,
-# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 13.5 hours in all with the defaults (quality report included).
+# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 + 80 + 20 + 58 min, framing 8 min,
+# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 15 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -46,6 +46,13 @@ DECODER=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/
 [ -d "$WORK/runs/vaeaudio/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaeaudio" \
   --init "$WORK/runs/vaedec/vae" --decoder-only --audio-guided --audio-encoder "$WORK/runs/audio/audio_encoder" \
   --crop 128 --batch-size 6 --lr 1.5e-4 --steps 100000 --max-minutes 80
+# ... and once more with the mouth discriminator (train_vae --gan-weight; 2,000 steps, the first 500 of
+# them the discriminator alone), then with the latent's mouth swapped out of half the crops as well
+# (--mouth-latent-swap), so that the decoder draws the mouth from the sound (the run resumes).
+MOUTH=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaegan" --init "$WORK/runs/vaeaudio/vae"
+  --decoder-only --audio-guided --audio-encoder "$WORK/runs/audio/audio_encoder" --crop 128 --batch-size 6 --lr 1.5e-4 --gan-weight 0.5)
+[ -f "$WORK/runs/vaegan/gan.done" ] || { python -m rap.training.train_vae "${MOUTH[@]}" --steps 2000 && touch "$WORK/runs/vaegan/gan.done"; }
+[ -f "$WORK/runs/vaegan/swap.done" ] || { python -m rap.training.train_vae "${MOUTH[@]}" --steps 100000 --max-minutes 58 --mouth-latent-swap 0.5 && touch "$WORK/runs/vaegan/swap.done"; }
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
 # The DiT sees the pause clips too: without them its mouth opened wide over room noise (docs/training_log.md).
@@ -55,5 +62,5 @@ DIT=(--cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/
 [ -f "$WORK/runs/ditprobe/phase1.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 3e-4 --max-minutes "$DIT_MINUTES" && touch "$WORK/runs/ditprobe/phase1.done"; }
 # its last 20 minutes at a lower learning rate (resumes from its checkpoint)
 [ -f "$WORK/runs/ditprobe/cooldown.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 1e-4 --max-minutes 20 && touch "$WORK/runs/ditprobe/cooldown.done"; }
-python -m rap.training.bundle --vae "$WORK/runs/vaeaudio/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
+python -m rap.training.bundle --vae "$WORK/runs/vaegan/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
 python -m rap.eval quality --data "$HELD_OUT" --pause-data "$HELD_OUT_PAUSES" --weights models/rap-small --out "$WORK/runs/quality"
