@@ -180,17 +180,18 @@ class VAETrainingParts(nn.Module):
 
 def vae_loss(config: VAETrainConfig):
     def loss_fn(model, batch, step: int = 0):
-        parts = model if isinstance(model, VAETrainingParts) else VAETrainingParts(model)
-        vae, probe, discriminator = parts.vae, parts.control_probe, parts.discriminator
+        trained = model if isinstance(model, VAETrainingParts) else VAETrainingParts(model)
+        vae, probe, discriminator = trained.vae, trained.control_probe, trained.discriminator
         video = batch["video"].to(vae.device)
         with torch.set_grad_enabled(step >= config.freeze_encoder_steps):
             posterior = vae.encode(video).latent_dist
         latents = posterior.mode()
+        decoded_latents = latents  # what the decoder reads; the control probe reads the encoder's own
         if config.mouth_latent_swap > 0:
-            latents = swap_mouth_latents(latents, batch["mouth_centre"], batch["mouth_in_crop"], config.mouth_latent_swap)
+            decoded_latents = swap_mouth_latents(latents, batch["mouth_centre"], batch["mouth_in_crop"], config.mouth_latent_swap)
         reference, audio = batch.get("reference"), batch.get("audio")
         recon = decode(
-            vae, latents, None if reference is None else reference.to(vae.device), None if audio is None else audio.to(vae.device)
+            vae, decoded_latents, None if reference is None else reference.to(vae.device), None if audio is None else audio.to(vae.device)
         )
         weight = 1.0 + config.face_weight * batch["face"].to(vae.device) + config.mouth_weight * batch["mouth"].to(vae.device)
         l1 = ((recon - video).abs() * weight).mean() / weight.mean()
