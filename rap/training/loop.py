@@ -132,10 +132,8 @@ def parameter_groups(model: torch.nn.Module) -> list[dict]:
     """The optimiser's parameter groups: `model.parameter_groups()` where the model has parts trained
     against each other (a GAN's discriminator: its own Adam betas, its own gradient clipping), else one."""
     if hasattr(model, "parameter_groups"):
-        groups = [g for g in model.parameter_groups() if g["params"]]
-    else:
-        groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
-    return groups
+        return [g for g in model.parameter_groups() if g["params"]]
+    return [{"params": [p for p in model.parameters() if p.requires_grad]}]
 
 
 def _drop_rows_from(log_path: Path, step: int) -> None:

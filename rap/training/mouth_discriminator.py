@@ -50,7 +50,7 @@ class MouthDiscriminator(nn.Module):
 def mouth_windows(video: torch.Tensor, centres: torch.Tensor, size: tuple[int, int] = MOUTH_WINDOW) -> torch.Tensor:
     """video (B, 3, T, H, W), centres (B, 2) as grid coordinates (x, y) in [-1, 1] -> (B, T, 3, h, w):
     the window of every frame around the clip's mouth, moved inside the picture where it would cross an edge."""
-    batch, _, frames, height, width = video.shape
+    height, width = video.shape[-2:]
     h, w = min(size[0], height), min(size[1], width)
     out = []
     for sample, (x, y) in zip(video, centres.tolist()):
