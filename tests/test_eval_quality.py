@@ -158,3 +158,25 @@ def test_mismatched_control_averages_every_other_clip(monkeypatch):
     assert report["summary"]["mismatched"] == pytest.approx(0.4)
     assert report["summary"]["ground_truth_closed_opening"] is None  # no clip has its lips shut
     assert len(reads) == 3 * 3  # generated, ground truth, reconstructed: one mouth read each
+
+
+def test_portraits_are_framed_as_the_training_clips_and_detector_misses_are_counted(held_out, monkeypatch):
+    """The report frames each portrait with the training clips' box, so a detector miss costs the
+    model nothing; `detector_frames_face` says whether `crop="auto"` alone would have found the face."""
+    from rap.eval import quality
+    from rap.media import image as media_image
+    from rap.media.image import FaceBox
+    from rap.synth.dataset import SynthClipDataset
+    from rap.training import framing
+    from rap.training.framing import frame_clip
+
+    clip = next(iter(SynthClipDataset(held_out, with_meta=True)))
+    mask = clip["face_mask"][0].float().numpy()
+    x0, x1, y0, y1 = framing._mask_box(mask, (clip["frames"].shape[2], clip["frames"].shape[1]))
+    on_face = FaceBox((x0 + x1) / 2 - 10, (y0 + y1) / 2 - 10, 20, 20)
+    for detected, found in ((None, False), (FaceBox(0, 0, 4, 4), False), (on_face, True)):
+        monkeypatch.setattr(media_image, "detect_face", lambda _, d=detected: d)
+        monkeypatch.setattr(framing, "detect_face", lambda _, d=detected: d)
+        assert quality.detector_frames_face(clip) is found
+        # missed or not, the portrait is the training clip's first frame
+        assert np.array_equal(quality.framed_portrait(clip, 64), frame_clip(clip, 64)["frames"][0].numpy())

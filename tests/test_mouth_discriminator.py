@@ -141,3 +141,39 @@ def test_swap_mouth_latents_hides_the_later_frames_mouth_and_nothing_else():
     expected[2, :, 1:, 0:2, 0:3] = latents[2, :, :1, 0:2, 0:3]  # moved inside the grid
     assert torch.equal(swapped, expected)  # sample 1's mouth is outside its crop: untouched
     assert torch.equal(swap_mouth_latents(latents, centres, inside, probability=0.0), latents)
+
+    # from another moment: every later frame gets that moment's mouth, the rest stays the crop's own
+    other = torch.randn(3, 4, 1, 4, 4)
+    from_other = swap_mouth_latents(latents, centres, inside, probability=1.0, cells=(2, 3), source=other)
+    expected = latents.clone()
+    expected[0, :, 1:, 1:3, 0:3] = other[0, :, :, 1:3, 0:3]
+    expected[2, :, 1:, 0:2, 0:3] = other[2, :, :, 0:2, 0:3]
+    assert torch.equal(from_other, expected)
+
+
+def test_vae_loss_swaps_in_the_reference_moments_mouth():
+    """`mouth_latent_swap_source="reference"`: the swapped cells come from the encoded reference frame.
+    The causal encoder's first latent frame depends on the first frame alone, so a reference equal to
+    the crop's first frame gives exactly the "first" swap, and another reference a different loss."""
+    from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
+    from rap.training.train_vae import VAETrainConfig, vae_loss
+
+    torch.manual_seed(0)
+    vae = AudioGuidedAutoencoderKLLTXVideo.from_unguided(_plain(), audio_dim=AUDIO_DIM).eval()
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(2, 3, 9, 32, 32, generator=g) * 2 - 1
+    batch = {
+        "video": video, "face": torch.zeros(2, 1, 9, 32, 32), "mouth": torch.ones(2, 1, 9, 32, 32),
+        "mouth_centre": torch.zeros(2, 2), "mouth_in_crop": torch.tensor([True, True]),
+        "audio": torch.randn(2, 9, 2, 3, generator=g), "reference": video[:, :, 0].clone(),
+    }
+    losses = {}
+    for source in ("first", "reference"):
+        config = VAETrainConfig("unused", freeze_encoder_steps=0, control_weight=0.0, mouth_latent_swap=1.0, mouth_latent_swap_source=source)
+        with torch.no_grad():
+            losses[source] = float(vae_loss(config)(vae, batch, 0)[0])
+    assert losses["reference"] == pytest.approx(losses["first"], rel=1e-5)
+    batch["reference"] = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    with torch.no_grad():
+        other = float(vae_loss(config)(vae, batch, 0)[0])
+    assert other != pytest.approx(losses["first"], rel=1e-4)

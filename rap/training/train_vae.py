@@ -70,9 +70,13 @@ class VAETrainConfig:
     # reconstruction's (adaptive, VQGAN-style); 0 turns it off. It trains alone for gan_start_step steps.
     gan_weight: float = 0.0
     gan_start_step: int = 500
-    # the share of crops whose later latent frames get the first frame's mouth (`swap_mouth_latents`):
+    # the share of crops whose later latent frames get another moment's mouth (`swap_mouth_latents`):
     # an audio-guided decoder must then draw those frames' mouths from the sound
     mouth_latent_swap: float = 0.0
+    # that moment: "first", the crop's own first frame; "reference", the crop's reference frame (another
+    # moment of the clip). A non-causal decoder sees both latent frames and can spot a mouth equal to
+    # the first frame's, so "first" leaves it a cue that the DiT's latents never give.
+    mouth_latent_swap_source: str = "first"
 
 
 # reference: (B, 3, S, S), one frame of the same clip; controls (B, T, 5): the world's mouth and
@@ -188,7 +192,13 @@ def vae_loss(config: VAETrainConfig):
         latents = posterior.mode()
         decoded_latents = latents  # what the decoder reads; the control probe reads the encoder's own
         if config.mouth_latent_swap > 0:
-            decoded_latents = swap_mouth_latents(latents, batch["mouth_centre"], batch["mouth_in_crop"], config.mouth_latent_swap)
+            source = None
+            if config.mouth_latent_swap_source == "reference":
+                with torch.no_grad():  # one frame alone: the causal encoder's first latent frame
+                    source = vae.encode(batch["reference"][:, :, None].to(vae.device)).latent_dist.mode()
+            decoded_latents = swap_mouth_latents(
+                latents, batch["mouth_centre"], batch["mouth_in_crop"], config.mouth_latent_swap, source=source
+            )
         reference, audio = batch.get("reference"), batch.get("audio")
         recon = decode(
             vae, decoded_latents, None if reference is None else reference.to(vae.device), None if audio is None else audio.to(vae.device)
@@ -207,10 +217,18 @@ def vae_loss(config: VAETrainConfig):
     return loss_fn
 
 
-def swap_mouth_latents(latents: torch.Tensor, centres: torch.Tensor, inside: torch.Tensor, probability: float, cells: tuple[int, int] = (2, 3)) -> torch.Tensor:
+def swap_mouth_latents(
+    latents: torch.Tensor,
+    centres: torch.Tensor,
+    inside: torch.Tensor,
+    probability: float,
+    cells: tuple[int, int] = (2, 3),
+    source: torch.Tensor | None = None,
+) -> torch.Tensor:
     """For a random `probability` share of the crops that hold the mouth, the latent cells around the
-    mouth (`cells`, rows x columns) of every latent frame after the first are replaced by the first
-    frame's: the picture to reconstruct keeps its true mouth, the latent no longer tells it.
+    mouth (`cells`, rows x columns) of every latent frame after the first are replaced by those of
+    `source` (B, C, 1, h, w), another moment of the crop, by default its first latent frame: the
+    picture to reconstruct keeps its true mouth, the latent no longer tells it.
 
     Why: at inference the decoder reads the DiT's latents, whose mouth is the least reliable thing
     in them (on rap-small, generated lip sync is two thirds of the round trip's), while the sound it
@@ -227,7 +245,7 @@ def swap_mouth_latents(latents: torch.Tensor, centres: torch.Tensor, inside: tor
         r0 = int(min(max(round(row - cells[0] / 2), 0), max(height - cells[0], 0)))
         c0 = int(min(max(round(col - cells[1] / 2), 0), max(width - cells[1], 0)))
         rows, cols = slice(r0, r0 + cells[0]), slice(c0, c0 + cells[1])
-        latents[b, :, 1:, rows, cols] = latents[b, :, :1, rows, cols]
+        latents[b, :, 1:, rows, cols] = (latents if source is None else source)[b, :, :1, rows, cols]
     return latents
 
 
@@ -367,7 +385,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--mouth-latent-swap", type=float, default=VAETrainConfig.mouth_latent_swap,
-        help="share of crops whose later latent frames carry the first frame's mouth, so that an audio-guided decoder draws it from the sound",
+        help="share of crops whose later latent frames carry another moment's mouth, so that an audio-guided decoder draws it from the sound",
+    )
+    parser.add_argument(
+        "--mouth-latent-swap-source", choices=("first", "reference"), default=VAETrainConfig.mouth_latent_swap_source,
+        help="whose mouth the swapped latent frames get: the crop's first frame, or its reference frame (another moment)",
     )
     parser.add_argument("--gan-start-step", type=int, default=VAETrainConfig.gan_start_step, help="steps the discriminator trains alone first")
     parser.add_argument("--freeze-encoder-steps", type=int, default=None, help="default: 300, or 0 with --init")
@@ -403,6 +425,7 @@ def main(argv=None) -> int:
         control_weight=0.0 if args.decoder_only else args.control_weight,
         freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
         gan_weight=args.gan_weight, gan_start_step=args.gan_start_step, mouth_latent_swap=args.mouth_latent_swap,
+        mouth_latent_swap_source=args.mouth_latent_swap_source,
     )
     if config.mouth_latent_swap > 0 and not args.audio_guided:
         parser.error("--mouth-latent-swap: only a decoder that hears the sound can draw a mouth the latent does not tell")
