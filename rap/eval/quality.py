@@ -66,14 +66,13 @@ def detector_frames_face(clip: dict) -> bool:
     from PIL import Image
 
     from rap.media.image import detect_face
-    from rap.training.framing import _mask_box
+    from rap.training.framing import _mask_box, on_rendered_face
 
     first = clip["frames"][0].numpy()
     face = detect_face(Image.fromarray(first))
     if face is None:
         return False
-    x0, x1, y0, y1 = _mask_box(clip["face_mask"][0].float().numpy(), (first.shape[1], first.shape[0]))
-    return bool(x0 <= face.x + face.width / 2 <= x1 and y0 <= face.y + face.height / 2 <= y1)
+    return on_rendered_face(face, _mask_box(clip["face_mask"][0].float().numpy(), (first.shape[1], first.shape[0])))
 
 
 @torch.no_grad()

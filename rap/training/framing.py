@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from rap.media.image import crop_square, detect_face
+from rap.media.image import FaceBox, crop_square, detect_face
 
 # Haar's face box is smaller than the rendered skin mask's box: side ratio 0.88 (sd 0.11), measured
 # on 16 synthetic faces at 384 px where both were found. The mask fallback frames at Haar's scale.
@@ -26,16 +26,20 @@ def face_crop_box(first_frame: np.ndarray, face_mask: np.ndarray | None = None) 
     image = Image.fromarray(first_frame)
     face = detect_face(image)
     mask_box = _mask_box(face_mask, image.size) if face_mask is not None and face_mask.max() > 0 else None
-    if face is not None:
-        cx, cy = face.x + face.width / 2, face.y + face.height / 2
-        # the detector sometimes fires on hair or background; trust it only on the rendered face
-        if mask_box is None or (mask_box[0] <= cx <= mask_box[1] and mask_box[2] <= cy <= mask_box[3]):
-            return cx, cy, 2.0 * max(face.width, face.height)
+    # the detector sometimes fires on hair or background; trust it only on the rendered face
+    if face is not None and (mask_box is None or on_rendered_face(face, mask_box)):
+        return face.x + face.width / 2, face.y + face.height / 2, 2.0 * max(face.width, face.height)
     if mask_box is None:
         side = min(image.size)
         return image.width / 2, image.height / 2, side
     x0, x1, y0, y1 = mask_box
     return (x0 + x1) / 2, (y0 + y1) / 2, 2.0 * DETECTOR_TO_MASK_SIDE * max(x1 - x0, y1 - y0)
+
+
+def on_rendered_face(face: FaceBox, mask_box: tuple[float, float, float, float]) -> bool:
+    """Whether a detection's centre lies in the face mask's box (x0, x1, y0, y1; `_mask_box`)."""
+    cx, cy = face.x + face.width / 2, face.y + face.height / 2
+    return bool(mask_box[0] <= cx <= mask_box[1] and mask_box[2] <= cy <= mask_box[3])
 
 
 def _mask_box(face_mask: np.ndarray, size: tuple[int, int]) -> tuple[float, float, float, float]:
