@@ -26,7 +26,10 @@ The loss:
 - with `--mouth-latent-swap`, crops whose latent mouth is swapped for another moment's, so an
   audio-guided decoder learns to draw the mouth from the sound (`swap_mouth_latents`);
 - with `--gan-weight`, a discriminator of the mouth that hears each frame's sound
-  (`rap.training.mouth_discriminator`): L1 alone leaves the mouth blurred.
+  (`rap.training.mouth_discriminator`): L1 alone leaves the mouth blurred;
+- with `--lip-reading-weight`, a frozen lip reader's error on the decoded mouths against the
+  world's mouth labels (`rap.training.lip_reader`): the discriminator asks for a real mouth, this
+  for the right one.
 The decoder reconstructs from the posterior mean, not a sample: LTX's encoder predicts one shared
 log-variance that starts near 0 (sigma ~ 1), so early samples would be mostly noise, and the KL
 weight is too small to shrink that sigma quickly. Every crop comes with a reference frame (another
@@ -49,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rap.training.control_probe import LatentControlProbe, control_loss
+from rap.training.lip_reader import lip_reading_loss, load_lip_reader
 from rap.training.mouth_discriminator import MouthDiscriminator, adaptive_weight, discriminator_loss, generator_loss, mouth_windows
 from rap.training.loop import LoopConfig, run_training
 
@@ -77,6 +81,8 @@ class VAETrainConfig:
     # moment of the clip). A non-causal decoder sees both latent frames and can spot a mouth equal to
     # the first frame's, so "first" leaves it a cue that the DiT's latents never give.
     mouth_latent_swap_source: str = "first"
+    # the frozen lip reader's squared error on the decoded mouths (`lip_reader.lip_reading_loss`); 0 turns it off
+    lip_reading_weight: float = 0.0
 
 
 # reference: (B, 3, S, S), one frame of the same clip; controls (B, T, 5): the world's mouth and
@@ -169,9 +175,13 @@ class VAETrainingParts(nn.Module):
     """What the loop trains when the VAE has helpers (the control probe, the mouth discriminator);
     only `vae` is saved."""
 
-    def __init__(self, vae, control_probe: LatentControlProbe | None = None, discriminator: MouthDiscriminator | None = None):
+    def __init__(
+        self, vae, control_probe: LatentControlProbe | None = None, discriminator: MouthDiscriminator | None = None, lip_reader=None
+    ):
         super().__init__()
         self.vae, self.control_probe, self.discriminator = vae, control_probe, discriminator
+        # frozen, and kept out of the module tree so that neither the optimiser nor the checkpoints see it
+        self.__dict__["lip_reader"] = lip_reader
 
     def parameter_groups(self) -> list[dict]:
         """The discriminator apart, with the betas GANs train with (0.5, 0.9)."""
@@ -212,6 +222,9 @@ def vae_loss(config: VAETrainConfig):
             loss, parts["controls"] = loss + config.control_weight * controls, controls.detach()
         if discriminator is not None:
             loss = loss + _adversarial_terms(vae, discriminator, video, recon, batch, l1, step, config, parts)
+        if trained.lip_reader is not None and config.lip_reading_weight > 0:
+            reading = lip_reading_loss(trained.lip_reader.to(recon.device), recon, batch["mouth_centre"], batch["controls"], batch["mouth_in_crop"])
+            loss, parts["lip_reading"] = loss + config.lip_reading_weight * reading, reading.detach()
         return loss, parts
 
     return loss_fn
@@ -391,6 +404,11 @@ def main(argv=None) -> int:
         "--mouth-latent-swap-source", choices=("first", "reference"), default=VAETrainConfig.mouth_latent_swap_source,
         help="whose mouth the swapped latent frames get: the crop's first frame, or its reference frame (another moment)",
     )
+    parser.add_argument(
+        "--lip-reading-weight", type=float, default=VAETrainConfig.lip_reading_weight,
+        help="weight of the frozen lip reader's squared error on the decoded mouths (needs --lip-reader); 0: off",
+    )
+    parser.add_argument("--lip-reader", default=None, help="lip_reader.safetensors from python -m rap.training.lip_reader")
     parser.add_argument("--gan-start-step", type=int, default=VAETrainConfig.gan_start_step, help="steps the discriminator trains alone first")
     parser.add_argument("--freeze-encoder-steps", type=int, default=None, help="default: 300, or 0 with --init")
     parser.add_argument(
@@ -425,8 +443,10 @@ def main(argv=None) -> int:
         control_weight=0.0 if args.decoder_only else args.control_weight,
         freeze_encoder_steps=args.freeze_encoder_steps if args.freeze_encoder_steps is not None else (0 if args.init else 300),
         gan_weight=args.gan_weight, gan_start_step=args.gan_start_step, mouth_latent_swap=args.mouth_latent_swap,
-        mouth_latent_swap_source=args.mouth_latent_swap_source,
+        mouth_latent_swap_source=args.mouth_latent_swap_source, lip_reading_weight=args.lip_reading_weight,
     )
+    if config.lip_reading_weight > 0 and not args.lip_reader:
+        parser.error("--lip-reading-weight needs --lip-reader")
     if config.mouth_latent_swap > 0 and not args.audio_guided:
         parser.error("--mouth-latent-swap: only a decoder that hears the sound can draw a mouth the latent does not tell")
     if config.gan_weight > 0 and not args.audio_guided:
@@ -450,8 +470,9 @@ def main(argv=None) -> int:
         vae.encoder.requires_grad_(False)  # out of the optimiser, and no graph through it
     probe = LatentControlProbe(vae.config.latent_channels, vae.temporal_compression_ratio) if config.control_weight > 0 else None
     discriminator = MouthDiscriminator(vae.config.audio_dim) if config.gan_weight > 0 else None
-    if probe is not None or discriminator is not None:
-        model = VAETrainingParts(vae, probe, discriminator)
+    lip_reader = load_lip_reader(args.lip_reader) if config.lip_reading_weight > 0 else None
+    if probe is not None or discriminator is not None or lip_reader is not None:
+        model = VAETrainingParts(vae, probe, discriminator, lip_reader)
     run_training(model, vae_loss(config), random_crops(dataset, config, preset.resolution, crops_per_clip=16), loop)
     vae.eval()
     if not args.decoder_only:
