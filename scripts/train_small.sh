@@ -3,8 +3,8 @@
 # DiT (Algorithm 1), bundle, and the quality report on held-out clips. Every stage resumes from its
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
 # usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=340] [cache_clips=300]
-# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 + 80 + 20 + 58 min, framing 8 min,
-# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 15 hours in all with the defaults (quality report included).
+# On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 + 80 + 20 + 58 + 55 min (+ 6 min of lip reader), framing 8 min,
+# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 16 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -53,6 +53,15 @@ MOUTH=(--data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/va
   --decoder-only --audio-guided --audio-encoder "$WORK/runs/audio/audio_encoder" --crop 128 --batch-size 6 --lr 1.5e-4 --gan-weight 0.5)
 [ -f "$WORK/runs/vaegan/gan.done" ] || { python -m rap.training.train_vae "${MOUTH[@]}" --steps 2000 && touch "$WORK/runs/vaegan/gan.done"; }
 [ -f "$WORK/runs/vaegan/swap.done" ] || { python -m rap.training.train_vae "${MOUTH[@]}" --steps 100000 --max-minutes 58 --mouth-latent-swap 0.5 && touch "$WORK/runs/vaegan/swap.done"; }
+# ... and a last time with a frozen lip reader's reading of the decoded mouths as a loss (train_vae
+# --lip-reading-weight): the reader (rap.training.lip_reader, about 6 minutes) learns the world's mouth
+# labels from the mouth windows of the framed clips, then tells the decoder, frame by frame, how far
+# its mouth is from the right one. No discriminator in this run.
+[ -f "$WORK/runs/lipreader/lip_reader.safetensors" ] || python -m rap.training.lip_reader --data "$WORK/data/framed256" --out "$WORK/runs/lipreader" --steps 1500
+[ -d "$WORK/runs/vaelip/vae" ] || python -m rap.training.train_vae --data "$WORK/data/framed256" --held-out "$HELD_OUT" --out "$WORK/runs/vaelip" \
+  --init "$WORK/runs/vaegan/vae" --decoder-only --audio-guided --audio-encoder "$WORK/runs/audio/audio_encoder" \
+  --crop 128 --batch-size 6 --lr 1.5e-4 --steps 100000 --max-minutes 55 --mouth-latent-swap 0.5 \
+  --lip-reading-weight 1.0 --lip-reader "$WORK/runs/lipreader/lip_reader.safetensors"
 [ -f "$WORK/data/latents_probe/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$DATA" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_probe" --limit "$CACHE_CLIPS"
 [ -f "$WORK/data/latents_pause/chunk-00000.safetensors" ] || python -m rap.training.latent_cache --data "$PAUSES" --vae "$WORK/runs/vaeprobe/vae" --audio "$WORK/runs/audio/audio_encoder" --out "$WORK/data/latents_pause"
 # The DiT sees the pause clips too: without them its mouth opened wide over room noise (docs/training_log.md).
@@ -62,5 +71,5 @@ DIT=(--cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/
 [ -f "$WORK/runs/ditprobe/phase1.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 3e-4 --max-minutes "$DIT_MINUTES" && touch "$WORK/runs/ditprobe/phase1.done"; }
 # its last 20 minutes at a lower learning rate (resumes from its checkpoint)
 [ -f "$WORK/runs/ditprobe/cooldown.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 1e-4 --max-minutes 20 && touch "$WORK/runs/ditprobe/cooldown.done"; }
-python -m rap.training.bundle --vae "$WORK/runs/vaegan/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
+python -m rap.training.bundle --vae "$WORK/runs/vaelip/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
 python -m rap.eval quality --data "$HELD_OUT" --pause-data "$HELD_OUT_PAUSES" --weights models/rap-small --out "$WORK/runs/quality"
