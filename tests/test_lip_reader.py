@@ -41,7 +41,7 @@ def test_loss_reads_only_windows_wholly_inside_the_crop_and_compares_with_the_la
     assert cols.min() >= 64 - MOUTH_WINDOW[1] // 2 and cols.max() < 64 + MOUTH_WINDOW[1] // 2
 
 
-def test_augmented_windows_are_shifted_crops_of_the_margin():
+def test_augmentation_cuts_reader_sized_windows_out_of_the_margin():
     g = torch.Generator().manual_seed(0)
     jitter = (2, 3)
     windows = torch.randint(0, 256, (4, MOUTH_WINDOW[0] + 4, MOUTH_WINDOW[1] + 6, 3), dtype=torch.uint8)

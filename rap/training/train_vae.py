@@ -172,8 +172,8 @@ def decode(vae, latents: torch.Tensor, reference: torch.Tensor | None, audio: to
 
 
 class VAETrainingParts(nn.Module):
-    """What the loop trains when the VAE has helpers (the control probe, the mouth discriminator);
-    only `vae` is saved."""
+    """What the loop trains when the VAE has helpers (the control probe, the mouth discriminator) or
+    a frozen lip reader to answer to; only `vae` is saved."""
 
     def __init__(
         self, vae, control_probe: LatentControlProbe | None = None, discriminator: MouthDiscriminator | None = None, lip_reader=None
