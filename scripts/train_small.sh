@@ -72,4 +72,13 @@ DIT=(--cache "$WORK/data/latents_probe" "$WORK/data/latents_pause" --out "$WORK/
 # its last 20 minutes at a lower learning rate (resumes from its checkpoint)
 [ -f "$WORK/runs/ditprobe/cooldown.done" ] || { python -m rap.training.train_dit "${DIT[@]}" --lr 1e-4 --max-minutes 20 && touch "$WORK/runs/ditprobe/cooldown.done"; }
 python -m rap.training.bundle --vae "$WORK/runs/vaelip/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
+# Last, the decoder learns from the DiT's own latents: that pipeline generates every training clip
+# from its first frame and its speech (rap.training.generated_latents, about 4.5 s a clip), and the
+# decoder is fine-tuned on those latents with the lip reader as judge and a tie to its own output
+# outside the mouth (rap.training.train_decoder_generated); then the bundle takes that decoder.
+[ -f "$WORK/data/generated/done" ] || { python -m rap.training.generated_latents --data "$DATA" --limit 400 --out "$WORK/data/generated" \
+  && python -m rap.training.generated_latents --data "$PAUSES" --limit 64 --first-index 400 --out "$WORK/data/generated" && touch "$WORK/data/generated/done"; }
+[ -d "$WORK/runs/decgen/vae" ] || python -m rap.training.train_decoder_generated --data "$WORK/data/generated" --init "$WORK/runs/vaelip/vae" \
+  --lip-reader "$WORK/runs/lipreader/lip_reader.safetensors" --out "$WORK/runs/decgen" --lr 1e-4 --steps 100000 --max-minutes 50
+python -m rap.training.bundle --vae "$WORK/runs/decgen/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
 python -m rap.eval quality --data "$HELD_OUT" --pause-data "$HELD_OUT_PAUSES" --weights models/rap-small --out "$WORK/runs/quality"

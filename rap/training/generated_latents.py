@@ -131,12 +131,13 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default=None, help="the pipeline's weights (default: the bundled rap-small)")
     parser.add_argument("--limit", type=int, default=None, help="clips per data set")
     parser.add_argument("--guidance-scale", type=float, default=5.0)
+    parser.add_argument("--first-index", type=int, default=0, help="number of the first clip written (to add clips to a cache)")
     args = parser.parse_args(argv)
     pipe = RAPPipeline.load(args.weights)
     pipe.to(torch.float32)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    index = 0
+    index = args.first_index
     for root in args.data:
         for count, clip in enumerate(tqdm(SynthClipDataset(root, with_meta=True), desc=f"generating {root}", total=args.limit)):
             if args.limit and count >= args.limit:
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
                 seed=index, guidance_scale=args.guidance_scale,
             )
             np.savez(name, **{f"{key}_{i}": entry[key] for i, entry in enumerate(entries) for key in entry})
-    print(f"cached {index} clips into {out}")
+    print(f"cached clips {args.first_index}..{index - 1} into {out}")
     return 0
 
 
