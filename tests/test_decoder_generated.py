@@ -187,3 +187,30 @@ def test_cli_caches_generated_clips_and_fine_tunes_the_decoder(tmp_path):
     assert isinstance(after, AudioGuidedAutoencoderKLLTXVideo)
     assert not torch.equal(before.decoder.conv_out.conv.weight, after.decoder.conv_out.conv.weight)
     torch.testing.assert_close(before.encoder.conv_in.conv.weight, after.encoder.conv_in.conv.weight)
+
+
+def test_held_out_lip_sync_scores_each_clip_with_the_swapped_in_decoder(tmp_path):
+    """`python -m rap.eval.heldout_lip_sync`: one row per clip; --vae decodes with another VAE
+    folder, which changes the round trip's and the generation's pictures, not the clips."""
+    import json
+
+    from rap.eval import heldout_lip_sync
+    from rap.synth.dataset import DatasetConfig, write_dataset
+
+    write_dataset(DatasetConfig(str(tmp_path / "held_out"), clips=2, seed=7, size=160, frames=30, shard_size=2))
+    pipe = _audio_guided_pipeline(resolution=64)
+    pipe.save_pretrained(tmp_path / "weights")
+    other = _audio_guided_pipeline(resolution=64).vae
+    with torch.no_grad():
+        other.decoder.conv_out.conv.bias.add_(0.5)
+    other.save_pretrained(tmp_path / "other_vae")
+    runs = {}
+    for name, extra in (("own", []), ("other", ["--vae", str(tmp_path / "other_vae")])):
+        out = tmp_path / f"{name}.json"
+        assert heldout_lip_sync.main(["--data", str(tmp_path / "held_out"), "--weights", str(tmp_path / "weights"), "--clips", "2", "--out", str(out), *extra]) == 0
+        runs[name] = json.loads(out.read_text())
+    own, other_run = runs["own"], runs["other"]
+    assert [row["clip"] for row in own["clips"]] == [0, 1]
+    assert all(-1 <= row[key] <= 1 for row in own["clips"] for key in ("round_trip", "generated"))
+    assert own["summary"]["generated"] == pytest.approx(np.mean([row["generated"] for row in own["clips"]]))
+    assert [row["generated"] for row in own["clips"]] != [row["generated"] for row in other_run["clips"]]

@@ -1,6 +1,6 @@
 """Lip sync of held-out clips, per clip, for pairing two decoders on the same DiT latents.
 
-python scripts/heldout_lip_sync.py --data HELD_OUT [--weights PIPELINE] [--vae VAE_FOLDER] [--clips 24] [--out per_clip.json]
+python -m rap.eval.heldout_lip_sync --data HELD_OUT [--weights PIPELINE] [--vae VAE_FOLDER] [--clips 24] [--out per_clip.json]
 
 For each clip: its ground truth framed as in training (`rap.training.framing`), the meter's score
 of that truth's round trip through the VAE (the most a generator in its latent space can reach),
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     from rap.synth.dataset import SynthClipDataset
     from rap.training.framing import frame_clip
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m rap.eval.heldout_lip_sync", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="held-out shards (python -m rap.synth dataset, another seed)")
     parser.add_argument("--weights", default=None, help="pipeline folder (default: the bundled model)")
     parser.add_argument("--vae", default=None, help="a VAE folder to decode with instead of the pipeline's")
