@@ -4,7 +4,8 @@
 # checkpoint in $WORK/runs/ when run again, and skips what is done.
 # usage: RAP_WORK=/somewhere/outside/the/checkout bash scripts/train_small.sh [clips=500] [dit_minutes=340] [cache_clips=300]
 # On a 2-core CPU: data 10 min (+ 4 min of clips with pauses), audio encoder 28 min, VAE 30 + 24 + 35 + 198 + 80 + 20 + 58 + 55 min (+ 6 min of lip reader), framing 8 min,
-# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step): about 16 hours in all with the defaults (quality report included).
+# cache 2 s a clip, DiT as long as given + 20 min (2.3-2.6 s a step), the DiT's own latents 35 min and the decoder on them 33 min:
+# about 18 hours in all with the defaults (quality report included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -79,6 +80,6 @@ python -m rap.training.bundle --vae "$WORK/runs/vaelip/vae" --audio "$WORK/runs/
 [ -f "$WORK/data/generated/done" ] || { python -m rap.training.generated_latents --data "$DATA" --limit 400 --out "$WORK/data/generated" \
   && python -m rap.training.generated_latents --data "$PAUSES" --limit 64 --first-index 400 --out "$WORK/data/generated" && touch "$WORK/data/generated/done"; }
 [ -d "$WORK/runs/decgen/vae" ] || python -m rap.training.train_decoder_generated --data "$WORK/data/generated" --init "$WORK/runs/vaelip/vae" \
-  --lip-reader "$WORK/runs/lipreader/lip_reader.safetensors" --out "$WORK/runs/decgen" --lr 1e-4 --steps 100000 --max-minutes 50
+  --lip-reader "$WORK/runs/lipreader/lip_reader.safetensors" --out "$WORK/runs/decgen" --lr 1e-4 --steps 1400
 python -m rap.training.bundle --vae "$WORK/runs/decgen/vae" --audio "$WORK/runs/audio/audio_encoder" --transformer "$WORK/runs/ditprobe/transformer" --out models/rap-small
 python -m rap.eval quality --data "$HELD_OUT" --pause-data "$HELD_OUT_PAUSES" --weights models/rap-small --out "$WORK/runs/quality"
