@@ -69,6 +69,20 @@ def tiny_pipeline(latent_frames: int = 4) -> RAPPipeline:
     )
 
 
+def tiny_audio_guided_pipeline(resolution: int = 64, default_steps: int = 1) -> RAPPipeline:
+    """The tiny pipeline with a decoder that hears each frame's sound (audio features 2 layers x 16)."""
+    from rap.models.autoencoder_audio import AudioGuidedAutoencoderKLLTXVideo
+
+    base = tiny_pipeline(latent_frames=4)
+    torch.manual_seed(0)
+    vae = AudioGuidedAutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1), audio_dim=32,
+    ).eval()
+    return RAPPipeline(vae, base.transformer, base.audio_encoder, base.scheduler, resolution=resolution, latent_frames=4,
+                       audio_layers=[1, 2], default_steps=default_steps, preset="tiny-audio-guided")
+
+
 @pytest.fixture(scope="session")
 def pipe() -> RAPPipeline:
     return tiny_pipeline()

@@ -112,16 +112,10 @@ def test_decoder_audio_gives_every_decoded_frame_its_own_sound():
 def test_audio_guided_pipeline_streams_and_hands_the_decoder_each_clip_s_sound(portrait, tmp_path):
     from rap import RAPPipeline
     from rap.pipelines.audio_features import AudioFeatureWindows
-    from tests.conftest import tiny_pipeline
+    from tests.conftest import tiny_audio_guided_pipeline
 
-    base = tiny_pipeline(latent_frames=4)
-    torch.manual_seed(0)
-    vae = AudioGuidedAutoencoderKLLTXVideo(
-        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
-        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1), audio_dim=32,
-    ).eval()
-    pipe = RAPPipeline(vae, base.transformer, base.audio_encoder, base.scheduler, resolution=64, latent_frames=4,
-                       audio_layers=[1, 2], default_steps=1, preset="tiny-audio-guided")
+    pipe = tiny_audio_guided_pipeline()
+    vae = pipe.vae
     assert pipe.audio_guided_decoder and not pipe.reference_guided_decoder
     heard = []
     decode = vae.decode

@@ -16,7 +16,7 @@ from rap.training.train_decoder_generated import (
     generated_decoder_loss,
     mouth_window_boxes,
 )
-from tests.conftest import speech_like, tiny_pipeline
+from tests.conftest import speech_like, tiny_audio_guided_pipeline, tiny_pipeline
 
 
 def test_tracker_follows_a_moving_face_over_a_still_background():
@@ -36,16 +36,7 @@ def test_tracker_follows_a_moving_face_over_a_still_background():
 
 
 def _audio_guided_pipeline(resolution: int = 128):
-    from rap import RAPPipeline
-
-    base = tiny_pipeline(latent_frames=4)
-    torch.manual_seed(0)
-    vae = AudioGuidedAutoencoderKLLTXVideo(
-        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
-        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1), audio_dim=32,
-    ).eval()
-    return RAPPipeline(vae, base.transformer, base.audio_encoder, base.scheduler, resolution=resolution, latent_frames=4,
-                       audio_layers=[1, 2], default_steps=1, preset="tiny-audio-guided")
+    return tiny_audio_guided_pipeline(resolution=resolution)
 
 
 def test_cache_keeps_what_the_decoder_read_with_each_decoded_frame_s_moment():
