@@ -72,8 +72,9 @@ def crop_batches(entries: list[dict], config: GeneratedDecoderConfig, scale: int
             lat_h, lat_w = entry["latents"].shape[-2:]
             known = torch.isfinite(entry["centres"]).all(1)
             x, y = entry["centres"][known].mean(0).tolist() if known.any() else (lat_w * scale / 2, lat_h * scale / 2)
-            r0 = int(min(max(round(y / scale - config.cells / 2), 0), lat_h - config.cells))
-            c0 = int(min(max(round(x / scale - config.cells / 2), 0), lat_w - config.cells))
+            # a latent smaller than the crop is taken whole
+            r0 = int(max(min(round(y / scale - config.cells / 2), lat_h - config.cells), 0))
+            c0 = int(max(min(round(x / scale - config.cells / 2), lat_w - config.cells), 0))
             latents.append(entry["latents"][:, :, r0 : r0 + config.cells, c0 : c0 + config.cells])
             local = entry["centres"] - torch.tensor([c0 * scale, r0 * scale], dtype=torch.float32)
             fits = known & (local[:, 0] >= w / 2) & (local[:, 0] <= size - w / 2) & (local[:, 1] >= h / 2) & (local[:, 1] <= size - h / 2)
