@@ -354,7 +354,7 @@ def build_demo(pipe: RAPPipeline | None = None) -> gr.Blocks:
             with gr.Column(scale=4, min_width=300):
                 gr.Markdown("### 3 · Settings (paper defaults)")
                 guidance_scale = gr.Slider(1, 10, value=5.0, step=0.5, label="Audio CFG scale",
-                                           info="5 is the paper's; 1 turns guidance off. The bundled small model syncs best near 3 and keeps its mouth shut in silence at 1-2.")  # fmt: skip
+                                           info="5 is the paper's; 1 turns guidance off. The bundled small model syncs best at 1 (its decoder draws the mouth from the sound), keeps its mouth shut in silence there and runs faster.")  # fmt: skip
                 overlap = gr.Slider(1, max_overlap, value=min(3, max_overlap), step=1, label="Overlap n (latent frames)",
                                     info="Latent frames each clip inherits from the previous one.")  # fmt: skip
                 with gr.Row():
