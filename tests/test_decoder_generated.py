@@ -35,14 +35,10 @@ def test_tracker_follows_a_moving_face_over_a_still_background():
     np.testing.assert_allclose(tracked, expected, atol=0.5)
 
 
-def _audio_guided_pipeline(resolution: int = 128):
-    return tiny_audio_guided_pipeline(resolution=resolution)
-
-
 def test_cache_keeps_what_the_decoder_read_with_each_decoded_frame_s_moment():
     """Every latent clip the pipeline decoded is kept; decoding it again gives the pipeline's own
     frames; each decoded frame carries the labels of its moment, and frames past the speech none."""
-    pipe = _audio_guided_pipeline()
+    pipe = tiny_audio_guided_pipeline(resolution=128)
     frames_count = 40  # clips of 25 frames, overlap 1: two clips, the second one running past the end
     rng = np.random.default_rng(0)
     still = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
@@ -164,7 +160,7 @@ def test_cli_caches_generated_clips_and_fine_tunes_the_decoder(tmp_path):
     from rap.training import generated_latents, train_decoder_generated
 
     write_dataset(DatasetConfig(str(tmp_path / "synth"), clips=2, seed=5, size=160, frames=30, shard_size=2))
-    pipe = _audio_guided_pipeline()
+    pipe = tiny_audio_guided_pipeline(resolution=128)
     pipe.save_pretrained(tmp_path / "weights")
     assert generated_latents.main(["--data", str(tmp_path / "synth"), "--out", str(tmp_path / "cache"), "--weights", str(tmp_path / "weights")]) == 0
     cached = sorted((tmp_path / "cache").glob("clip-*.npz"))
@@ -182,21 +178,22 @@ def test_cli_caches_generated_clips_and_fine_tunes_the_decoder(tmp_path):
 
 def test_held_out_lip_sync_scores_each_clip_with_the_swapped_in_decoder(tmp_path):
     """`python -m rap.eval.heldout_lip_sync`: one row per clip; --vae decodes with another VAE
-    folder, which changes the round trip's and the generation's pictures, not the clips."""
+    folder, which changes the round trip's and the generation's pictures, not the clips;
+    --guidance-scale changes the generation only."""
     import json
 
     from rap.eval import heldout_lip_sync
     from rap.synth.dataset import DatasetConfig, write_dataset
 
     write_dataset(DatasetConfig(str(tmp_path / "held_out"), clips=2, seed=7, size=160, frames=30, shard_size=2))
-    pipe = _audio_guided_pipeline(resolution=64)
+    pipe = tiny_audio_guided_pipeline()
     pipe.save_pretrained(tmp_path / "weights")
-    other = _audio_guided_pipeline(resolution=64).vae
+    other = tiny_audio_guided_pipeline().vae
     with torch.no_grad():
         other.decoder.conv_out.conv.bias.add_(0.5)
     other.save_pretrained(tmp_path / "other_vae")
     runs = {}
-    for name, extra in (("own", []), ("other", ["--vae", str(tmp_path / "other_vae")])):
+    for name, extra in (("own", []), ("other", ["--vae", str(tmp_path / "other_vae")]), ("cfg1", ["--guidance-scale", "1"])):
         out = tmp_path / f"{name}.json"
         assert heldout_lip_sync.main(["--data", str(tmp_path / "held_out"), "--weights", str(tmp_path / "weights"), "--clips", "2", "--out", str(out), *extra]) == 0
         runs[name] = json.loads(out.read_text())
@@ -205,3 +202,6 @@ def test_held_out_lip_sync_scores_each_clip_with_the_swapped_in_decoder(tmp_path
     assert all(-1 <= row[key] <= 1 for row in own["clips"] for key in ("round_trip", "generated"))
     assert own["summary"]["generated"] == pytest.approx(np.mean([row["generated"] for row in own["clips"]]))
     assert [row["generated"] for row in own["clips"]] != [row["generated"] for row in other_run["clips"]]
+    # the scale changes the generation only; the round trip has no guidance
+    assert [row["round_trip"] for row in runs["cfg1"]["clips"]] == [row["round_trip"] for row in own["clips"]]
+    assert [row["generated"] for row in runs["cfg1"]["clips"]] != [row["generated"] for row in own["clips"]]

@@ -1,10 +1,12 @@
 """Lip sync of held-out clips, per clip, for pairing two decoders on the same DiT latents.
 
-python -m rap.eval.heldout_lip_sync --data HELD_OUT [--weights PIPELINE] [--vae VAE_FOLDER] [--clips 24] [--out per_clip.json]
+python -m rap.eval.heldout_lip_sync --data HELD_OUT [--weights PIPELINE] [--vae VAE_FOLDER] [--clips 24]
+    [--guidance-scale 5] [--out per_clip.json]
 
 For each clip: its ground truth framed as in training (`rap.training.framing`), the meter's score
 of that truth's round trip through the VAE (the most a generator in its latent space can reach),
-and of a generation from its first frame and its speech (CFG 5, seed = the clip's index). --vae
+and of a generation from its first frame and its speech (CFG 5 unless --guidance-scale says
+otherwise, seed = the clip's index, so runs with different decoders or scales pair clip by clip). --vae
 swaps in another VAE folder (a decoder-only run keeps the latent space, so the DiT's latents are
 the same): run once per decoder and compare clip by clip.
 """
@@ -32,7 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default=None, help="pipeline folder (default: the bundled model)")
     parser.add_argument("--vae", default=None, help="a VAE folder to decode with instead of the pipeline's")
     parser.add_argument("--clips", type=int, default=24)
-    parser.add_argument("--guidance-scale", type=float, default=5.0)
+    parser.add_argument("--guidance-scale", type=float, default=5.0, help="audio CFG scale of the generations (the round trip has none)")
     parser.add_argument("--out", default=None, help="JSON file for the per-clip scores")
     args = parser.parse_args(argv)
     pipe = RAPPipeline.load(args.weights)
